@@ -1,0 +1,7 @@
+"""The wire contract shared by the edge agent, the collector and any third-party producer.
+
+SPEC §2: topic names, payload models and the timestamp format live here once, so that
+the two sides cannot drift apart.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,98 @@
+"""Settings shared by every program: `FOOTFALL_` environment variables (nested with `__`)
+over an optional TOML file over defaults, as the SPEC's "Configuration" asks."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class MqttSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_certs: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = False
+    """TLS without checking the broker's host name (a broker reached by IP address)."""
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff(self) -> MqttSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not be larger than reconnect_max_s")
+        return self
+
+
+class FootfallSettings(BaseSettings):
+    """Base for each program's settings; `load()` adds the TOML file at run time."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FOOTFALL_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the field and the reason."""
+
+
+S = TypeVar("S", bound=FootfallSettings)
+
+
+def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S:
+    """Settings from env and `path` (TOML), or ConfigError naming every bad field."""
+    where = str(path) if path else "environment"
+    target: type[S] = cls
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file")
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        config = dict(cls.model_config)
+        config["toml_file"] = path
+        target = type(cls.__name__, (cls,), {"model_config": config})
+    try:
+        return target(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(where, exc)) from None
+
+
+def describe_errors(where: str, exc: ValidationError) -> str:
+    lines = [f"{where}: invalid configuration"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {field}: {err['msg']}")
+    return "\n".join(lines)

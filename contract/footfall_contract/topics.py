@@ -1,0 +1,53 @@
+"""MQTT topic names (SPEC §2). Identity comes from the topic, which the broker's ACL
+ties to the agent's credentials, so payloads never carry the agent id."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+PREFIX: Final = "footfall/v1"
+AgentKind = Literal["status", "crossing", "presence", "fault", "health"]
+AGENT_KINDS: Final[tuple[AgentKind, ...]] = ("status", "crossing", "presence", "fault", "health")
+ID_PATTERN: Final = r"[a-z0-9][a-z0-9-]*"
+_ID = re.compile(rf"^{ID_PATTERN}$")
+
+
+def check_id(value: str, what: str) -> str:
+    """Ids appear in topics and InfluxDB tags: lowercase letters, digits and '-' only."""
+    if not _ID.match(value):
+        raise ValueError(f"{what} {value!r} must match [a-z0-9-]+ (lowercase, digits, '-')")
+    return value
+
+
+def agent_topic(site: str, agent: str, kind: AgentKind) -> str:
+    return f"{PREFIX}/{site}/agent/{agent}/{kind}"
+
+
+def zone_occupancy_topic(site: str, zone: str) -> str:
+    return f"{PREFIX}/{site}/zone/{zone}/occupancy"
+
+
+def agent_subscription(site: str, kind: AgentKind | Literal["+"] = "+") -> str:
+    return f"{PREFIX}/{site}/agent/+/{kind}"
+
+
+@dataclass(frozen=True)
+class AgentTopic:
+    site: str
+    agent: str
+    kind: AgentKind
+
+
+def parse_agent_topic(topic: str) -> AgentTopic:
+    """Split an agent topic; ValueError says what is wrong with it."""
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:2]) != PREFIX or parts[3] != "agent":
+        raise ValueError(f"not a {PREFIX}/<site>/agent/<agent>/<kind> topic: {topic!r}")
+    site, agent, kind = parts[2], parts[4], parts[5]
+    check_id(site, "site")
+    check_id(agent, "agent")
+    if kind not in AGENT_KINDS:
+        raise ValueError(f"unknown message kind {kind!r} in topic {topic!r}")
+    return AgentTopic(site, agent, kind)

@@ -1,0 +1,197 @@
+"""The durable outbox: every event is committed to SQLite (WAL, fsync on commit) before
+it is published and deleted only when the broker has acknowledged it, so Wi-Fi drops,
+broker restarts and power cuts lose nothing.
+
+The store also owns the agent's identity over time: the `epoch` (a random id made with
+the store) and `seq` (one counter for events of every kind, never reused within an
+epoch, persisted in the same transaction as the events it numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["crossing", "presence", "fault"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS totals (
+    door TEXT NOT NULL, dir TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (door, dir)
+);
+"""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    kind: Kind
+    body: dict[str, Any]  # the event's fields except seq, as they go on the wire
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    kind: Kind
+    body: dict[str, Any]
+
+    def wire(self) -> dict[str, Any]:
+        return {"seq": self.seq, **self.body}
+
+
+class Outbox:
+    def __init__(self, path: Path, max_events: int = 2_000_000) -> None:
+        self.path = path
+        self.max_events = max_events
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError as exc:
+            # A store the SD card mangled cannot be trusted; keep it for inspection and
+            # start a new epoch, so no seq of the old one can ever be reused.
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            log.error(
+                "outbox %s is unreadable (%s); moved to %s, starting a new epoch", path, exc, aside
+            )
+            path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self._db = self._open(path)
+        self.epoch = self._meta("epoch")
+        self._next_seq = int(self._meta("next_seq"))
+        self._dropped = int(self._meta("dropped"))
+        self._depth = int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a committed event survives a power cut
+        db.executescript(_SCHEMA)
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            for key, value in (
+                ("epoch", secrets.token_hex(8)),
+                ("next_seq", "0"),
+                ("dropped", "0"),
+                ("created", str(int(time.time()))),
+            ):
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+        db.execute("PRAGMA quick_check").fetchone()
+        return db
+
+    def _meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    # -- writing ---------------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        """Number and commit events in one transaction; drops the oldest when full."""
+        if not events:
+            return []
+        with self._lock:
+            first = self._next_seq
+            stored = [StoredEvent(first + i, e.kind, e.body) for i, e in enumerate(events)]
+            overflow = max(0, self._depth + len(stored) - self.max_events)
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO events (seq, kind, body) VALUES (?, ?, ?)",
+                    [(s.seq, s.kind, json.dumps(s.body, separators=(",", ":"))) for s in stored],
+                )
+                for s in stored:
+                    if s.kind == "crossing":
+                        db.execute(
+                            "INSERT INTO totals VALUES (?, ?, 1) "
+                            "ON CONFLICT (door, dir) DO UPDATE SET n = n + 1",
+                            (s.body["door"], s.body["dir"]),
+                        )
+                if overflow:
+                    db.execute(
+                        "DELETE FROM events WHERE seq IN "
+                        "(SELECT seq FROM events ORDER BY seq LIMIT ?)",
+                        (overflow,),
+                    )
+                    db.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'dropped'",
+                        (str(self._dropped + overflow),),
+                    )
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'next_seq'",
+                    (str(first + len(stored)),),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._next_seq = first + len(stored)
+            self._depth += len(stored) - overflow
+            if overflow:
+                self._dropped += overflow
+                log.warning(
+                    "outbox full (%d events): dropped the %d oldest, %d in all",
+                    self.max_events,
+                    overflow,
+                    self._dropped,
+                )
+            return stored
+
+    def ack(self, seqs: Iterable[int]) -> int:
+        """Delete events the broker has acknowledged; returns how many were still here."""
+        keys = [(s,) for s in seqs]
+        if not keys:
+            return 0
+        with self._lock:
+            cur = self._db.executemany("DELETE FROM events WHERE seq = ?", keys)
+            removed = max(cur.rowcount, 0)
+            self._depth -= removed
+            return removed
+
+    # -- reading ---------------------------------------------------------------------
+
+    def pending(self, after_seq: int = -1, limit: int = 1000) -> list[StoredEvent]:
+        """Unacknowledged events in seq order, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [StoredEvent(seq, kind, json.loads(body)) for seq, kind, body in rows]
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Crossings per door since the epoch began."""
+        with self._lock:
+            rows = self._db.execute("SELECT door, dir, n FROM totals").fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for door, dir_, n in rows:
+            out.setdefault(door, {"in": 0, "out": 0})[dir_] = n
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

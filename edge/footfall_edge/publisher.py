@@ -1,0 +1,253 @@
+"""MQTT side of the agent (paho-mqtt 2.x): drains the outbox in seq order, QoS 1, and
+deletes events only on PUBACK. Status is retained and doubles as the Last Will.
+
+paho re-sends unacknowledged QoS 1 messages itself after a reconnect, so in-flight
+messages are kept across reconnects; after a restart everything still in the outbox
+goes out again and the collector drops what it has already seen by (agent, epoch, seq).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from itertools import groupby
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from footfall_contract.messages import SOFTWARE_VERSION
+from footfall_contract.settings import MqttSettings
+from footfall_contract.timefmt import format_ts
+from footfall_contract.topics import agent_topic
+
+from .outbox import Outbox, StoredEvent
+
+log = logging.getLogger(__name__)
+
+STUCK_INFLIGHT_S = 120.0  # connected yet unacknowledged this long: send from the outbox again
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def make_client(
+    mqtt_settings: MqttSettings, client_id: str, clean_session: bool = True
+) -> mqtt.Client:
+    """A paho client with credentials, TLS and back-off from the settings."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=clean_session,
+        protocol=mqtt.MQTTv311,
+    )
+    if mqtt_settings.username:
+        password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
+        client.username_pw_set(mqtt_settings.username, password)
+    if mqtt_settings.tls:
+        client.tls_set(
+            ca_certs=str(mqtt_settings.ca_certs) if mqtt_settings.ca_certs else None,
+            certfile=str(mqtt_settings.certfile) if mqtt_settings.certfile else None,
+            keyfile=str(mqtt_settings.keyfile) if mqtt_settings.keyfile else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(mqtt_settings.insecure)
+    client.reconnect_delay_set(
+        round(mqtt_settings.reconnect_min_s) or 1, round(mqtt_settings.reconnect_max_s) or 1
+    )
+    return client
+
+
+class Publisher:
+    def __init__(
+        self,
+        mqtt_settings: MqttSettings,
+        site: str,
+        agent: str,
+        outbox: Outbox,
+        batch_max: int = 500,
+        inflight_max: int = 10,
+        health: Callable[[], dict[str, Any]] | None = None,
+        health_interval_s: float = 30.0,
+    ) -> None:
+        self.settings = mqtt_settings
+        self.site, self.agent = site, agent
+        self.outbox = outbox
+        self.batch_max = batch_max
+        self.inflight_max = inflight_max
+        self._health = health
+        self._health_interval = health_interval_s
+        self._cond = threading.Condition()
+        self._inflight: dict[int, tuple[float, list[int]]] = {}
+        self._early_acks: dict[int, float] = {}
+        self._cursor = -1  # highest seq handed to paho
+        self._connected = False
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.published_messages = 0
+        self.client = make_client(mqtt_settings, f"footfall-{site}-{agent}")
+        self.client.will_set(self._topic("status"), self._status("offline"), qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.max_inflight_messages_set(max(20, inflight_max))
+
+    def _topic(self, kind: Any) -> str:
+        return agent_topic(self.site, self.agent, kind)
+
+    def _status(self, state: str) -> str:
+        return json.dumps(
+            {
+                "state": state,
+                "epoch": self.outbox.epoch,
+                "ts": format_ts(now_ms()),
+                "sw": SOFTWARE_VERSION,
+            },
+            separators=(",", ":"),
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._running = True
+        self.client.connect_async(self.settings.host, self.settings.port, self.settings.keepalive_s)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush what can be flushed, say offline (retained) and disconnect cleanly."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while (
+                self._connected
+                and (self._inflight or self.outbox.depth)
+                and (time.monotonic() < deadline)
+            ):
+                self._cond.notify_all()
+                self._cond.wait(0.05)
+            self._running = False
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._connected:
+            info = self.client.publish(self._topic("status"), self._status("offline"), 1, True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    # -- paho callbacks (network thread) -----------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the connection: %s", rc)
+            return
+        log.info("connected to %s:%s", self.settings.host, self.settings.port)
+        client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
+        with self._cond:
+            self._connected = True
+            self._cond.notify_all()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        with self._cond:
+            if self._connected and self._running:
+                log.warning("disconnected from broker (%s); events keep going to the outbox", rc)
+            self._connected = False
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        # paho calls this holding its own lock, so it must never wait for a thread that
+        # is inside client.publish(): an ack that beats `_publish_batch` is parked.
+        with self._cond:
+            entry = self._inflight.pop(mid, None)
+            if entry is None:
+                self._early_acks[mid] = time.monotonic()
+            self._cond.notify_all()
+        if entry is not None:
+            self.outbox.ack(entry[1])
+
+    # -- sender thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_health = time.monotonic() + min(5.0, self._health_interval)
+        while True:
+            with self._cond:
+                if not self._running:
+                    return
+                self._cond.wait(timeout=0.5)
+                connected = self._connected
+                room = self.inflight_max - len(self._inflight)
+                stuck = connected and any(
+                    time.monotonic() - sent > STUCK_INFLIGHT_S
+                    for sent, _ in self._inflight.values()
+                )
+            if not connected:
+                continue
+            try:
+                if stuck:
+                    self._resend_all()
+                if room > 0:
+                    self._send(room)
+                if self._health and time.monotonic() >= next_health:
+                    next_health = time.monotonic() + self._health_interval
+                    payload = json.dumps(self._health(), separators=(",", ":"))
+                    self.client.publish(self._topic("health"), payload, qos=0)
+            except Exception:
+                log.exception("publisher error; retrying")
+                time.sleep(1)
+
+    def _resend_all(self) -> None:
+        log.warning("acknowledgements overdue; sending the outbox again from the start")
+        with self._cond:
+            self._inflight.clear()
+            self._cursor = -1
+
+    def _send(self, room: int) -> None:
+        events = self.outbox.pending(self._cursor, self.batch_max * room)
+        if not events:
+            return
+        for kind, group in groupby(events, key=lambda e: e.kind):
+            items = list(group)
+            for i in range(0, len(items), self.batch_max):
+                if room <= 0:
+                    return
+                self._publish_batch(kind, items[i : i + self.batch_max])
+                room -= 1
+
+    def _publish_batch(self, kind: str, batch: list[StoredEvent]) -> None:
+        payload = json.dumps(
+            {"epoch": self.outbox.epoch, "events": [e.wire() for e in batch]},
+            separators=(",", ":"),
+        )
+        seqs = [e.seq for e in batch]
+        info = self.client.publish(self._topic(kind), payload, qos=1)
+        with self._cond:
+            self._cursor = batch[-1].seq
+            self.published_messages += 1
+            now = time.monotonic()
+            for mid, at in list(self._early_acks.items()):
+                if now - at > 10.0:  # acks of messages we no longer track (status, resends)
+                    del self._early_acks[mid]
+            acked = self._early_acks.pop(info.mid, None) is not None
+            if not acked:
+                self._inflight[info.mid] = (now, seqs)
+        if acked:
+            self.outbox.ack(seqs)

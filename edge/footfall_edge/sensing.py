@@ -1,0 +1,145 @@
+"""Where the GPIO threads meet the pure detectors.
+
+Pin callbacks arrive on gpiozero's threads; they only enqueue `(monotonic ms, ...)`.
+One thread owns every detector and tracker, feeds them in arrival order, lets their
+time-outs run (stuck beam, presence hold), and hands finished events to a sink with
+wall-clock times. `footfall-edge run` sinks into the outbox, `watch` into the terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gpiozero.pins import Factory
+
+from .config import EdgeSettings
+from .detection import Crossing, DoorDetector, Fault, PresenceChange, PresenceTracker
+from .gpio import BeamInput, MotionInput, monotonic_ms, open_door, open_presence
+
+log = logging.getLogger(__name__)
+
+Detected = Crossing | Fault | PresenceChange
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A detected event with its wall-clock time (epoch ms)."""
+
+    wall_ms: int
+    event: Detected
+
+
+Sink = Callable[[list[Stamped]], None]
+
+
+def wall_clock_ms(mono_ms: int) -> int:
+    """The wall-clock time of a monotonic instant, by the wall clock as it is now (a Pi
+    without a real-time clock may step its clock when NTP syncs after boot)."""
+    return time.time_ns() // 1_000_000 - (monotonic_ms() - mono_ms)
+
+
+class Sensing:
+    LATE_MS = 100
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        sink: Sink,
+        pin_factory: Factory | None = None,
+        tick_s: float = 0.1,
+    ) -> None:
+        self.settings = settings
+        self._sink = sink
+        self._pin_factory = pin_factory
+        self._tick_s = tick_s
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.doors = {d.id: DoorDetector(d.id, settings.detector_config(d)) for d in settings.doors}
+        self.rooms = {
+            p.id: PresenceTracker(p.id, round(p.hold_s * 1000)) for p in settings.presence
+        }
+        self._devices: list[BeamInput | MotionInput] = []
+        self._thread: threading.Thread | None = None
+        self.raw_levels: dict[str, bool] = {}
+
+    def start(self) -> None:
+        start = monotonic_ms()
+        for d in self.settings.doors:
+            outer, inner = open_door(d, self._on_beam, self._pin_factory)
+            self._devices += [outer, inner]
+            for name, dev in (("outer", outer), ("inner", inner)):
+                if dev.active_level:  # already blocked at start: the stuck timer runs
+                    self._on_beam(d.id, name, start, True)
+        for p in self.settings.presence:
+            dev = open_presence(p, self._on_motion, self._pin_factory)
+            self._devices.append(dev)
+            if dev.active_level:
+                self._on_motion(p.id, start, True)
+        self._thread = threading.Thread(target=self._run, name="sensing", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+        for dev in self._devices:
+            dev.close()
+        self._devices.clear()
+
+    # -- called from pin factory threads -----------------------------------------------
+
+    def _on_beam(self, door: str, beam: str, t_ms: int, blocked: bool) -> None:
+        self._queue.put(("beam", door, beam, t_ms, blocked))
+
+    def _on_motion(self, sensor: str, t_ms: int, active: bool) -> None:
+        self._queue.put(("motion", sensor, t_ms, active))
+
+    # -- the one thread that owns the detectors ----------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._tick_s)
+            except queue.Empty:
+                item = ()
+            if item is None:
+                return
+            found: list[Detected] = []
+            try:
+                if item:
+                    found += self._apply(item)
+                    while True:  # drain what else is waiting, in order
+                        try:
+                            more = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if more is None:
+                            self._queue.put(None)
+                            break
+                        found += self._apply(more)
+                # Edges reach this thread a little after they happen; let time-outs run
+                # only up to where no edge can still be on its way.
+                now = monotonic_ms() - self.LATE_MS
+                for det in self.doors.values():
+                    found += det.advance(now)
+                for room in self.rooms.values():
+                    found += room.advance(now)
+                if found:
+                    self._sink([Stamped(wall_clock_ms(e.t_ms), e) for e in found])
+            except Exception:  # keep counting whatever one bad reading did
+                log.exception("sensing loop error")
+
+    def _apply(self, item: tuple[Any, ...]) -> list[Detected]:
+        if item[0] == "beam":
+            _, door, beam, t_ms, blocked = item
+            self.raw_levels[f"{door}/{beam}"] = blocked
+            return list(self.doors[door].feed(t_ms, beam, blocked))
+        _, sensor, t_ms, active = item
+        self.raw_levels[sensor] = active
+        return list(self.rooms[sensor].feed(t_ms, active))

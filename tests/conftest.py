@@ -1,0 +1,36 @@
+"""Fixtures: simulated GPIO through gpiozero's MockFactory and real services on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from tests.support.services import Mosquitto
+
+
+@pytest.fixture
+def mock_factory() -> Iterator[MockFactory]:
+    """gpiozero's sanctioned stand-in for the Pi's pins."""
+    factory = MockFactory()
+    previous = Device.pin_factory
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = previous
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free loopback port, its data in this test's folder."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
