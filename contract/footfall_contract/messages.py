@@ -15,10 +15,11 @@ from pydantic import (
     StringConstraints,
 )
 
+from . import __version__
 from .timefmt import format_ts, parse_ts
 from .topics import ID_PATTERN
 
-SOFTWARE_VERSION = "0.1.0"
+SOFTWARE_VERSION = __version__
 
 
 def _check_ts(value: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
-from footfall_contract.messages import SOFTWARE_VERSION
+from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.timefmt import format_ts
 
 from .config import EdgeSettings

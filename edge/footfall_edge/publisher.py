@@ -21,7 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from footfall_contract.messages import SOFTWARE_VERSION
+from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.settings import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic

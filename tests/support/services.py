@@ -227,9 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{svc.name}: already running (pid {pid}, port {svc.port})")
                 continue
             svc.start()
-            print(
-                f"{svc.name}: started on 127.0.0.1:{svc.port} (pid {svc.proc.pid if svc.proc else '?'}, data in {svc.workdir})"
-            )
+            pid = svc.proc.pid if svc.proc else None
+            print(f"{svc.name}: started on 127.0.0.1:{svc.port} (pid {pid}, data in {svc.workdir})")
         elif args.action == "stop":
             if not pid:
                 print(f"{svc.name}: not running")
