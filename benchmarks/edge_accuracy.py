@@ -33,9 +33,12 @@ def naive_counts(rows: Iterable[TraceRow], debounce_ms: int = 20) -> dict[str, d
         edges: list[tuple[int, str, bool]] = []
         for beam in ("outer", "inner"):
             seq = [r for r in door_rows if r.beam == beam]
+            if not seq:
+                continue
             level, since = False, 0
             stable = False
-            for r in seq + [TraceRow(10**12, door, beam, not seq[-1].blocked)] if seq else []:
+            sentinel = TraceRow(10**12, door, beam, not seq[-1].blocked)  # flushes the last
+            for r in [*seq, sentinel]:
                 if r.blocked == level:
                     continue
                 if level != stable and r.t_ms - since >= debounce_ms:

@@ -9,7 +9,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from tests.support.services import Mosquitto
+from tests.support.services import Influx, Mosquitto
 
 
 @pytest.fixture
@@ -34,3 +34,14 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.kill()
+
+
+@pytest.fixture
+def influx(tmp_path: Path) -> Iterator[Influx]:
+    """A real InfluxDB 1.x on a free loopback port, its data in this test's folder."""
+    server = Influx(tmp_path / "influxdb")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -185,7 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def broker_reachable(settings: EdgeSettings, timeout_s: float = 5.0) -> bool:
     """TCP, then an MQTT CONNECT with the agent's credentials; prints what happened."""
-    from .publisher import make_client
+    from footfall_contract.mqttclient import make_client
 
     m = settings.mqtt
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +18,9 @@ from itertools import groupby
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall_contract import __version__ as SOFTWARE_VERSION
+from footfall_contract.mqttclient import make_client
 from footfall_contract.settings import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic
@@ -35,33 +34,6 @@ STUCK_INFLIGHT_S = 120.0  # connected yet unacknowledged this long: send from th
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def make_client(
-    mqtt_settings: MqttSettings, client_id: str, clean_session: bool = True
-) -> mqtt.Client:
-    """A paho client with credentials, TLS and back-off from the settings."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=clean_session,
-        protocol=mqtt.MQTTv311,
-    )
-    if mqtt_settings.username:
-        password = mqtt_settings.password.get_secret_value() if mqtt_settings.password else None
-        client.username_pw_set(mqtt_settings.username, password)
-    if mqtt_settings.tls:
-        client.tls_set(
-            ca_certs=str(mqtt_settings.ca_certs) if mqtt_settings.ca_certs else None,
-            certfile=str(mqtt_settings.certfile) if mqtt_settings.certfile else None,
-            keyfile=str(mqtt_settings.keyfile) if mqtt_settings.keyfile else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-        client.tls_insecure_set(mqtt_settings.insecure)
-    client.reconnect_delay_set(
-        round(mqtt_settings.reconnect_min_s) or 1, round(mqtt_settings.reconnect_max_s) or 1
-    )
-    return client
 
 
 class Publisher:

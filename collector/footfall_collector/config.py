@@ -1,0 +1,62 @@
+"""Collector settings: `FOOTFALL_*` environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from footfall_contract.settings import FootfallSettings, MqttSettings
+
+
+class InfluxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "http://localhost:8086"
+    api: Literal["v1", "v2"] = "v1"
+    """v1: /write and /query (InfluxDB 1.x, or 2.x/3.x v1 endpoints); v2: influxdb-client."""
+    database: str = "footfall"
+    retention_policy: str | None = None
+    retention_duration: str | None = None
+    """e.g. "400d": created (or altered) as the database's default policy at start."""
+    create_database: bool = True
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    org: str | None = None
+    bucket: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(9108, ge=0, le=65535)
+    """/healthz, /metrics and /occupancy; 0 = any free port, unset (null) = none."""
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    max_future_s: float = Field(300.0, ge=0)
+    max_age_days: float = Field(7.0, gt=0)
+    batch_points: int = Field(5000, ge=1)
+    flush_interval_s: float = Field(0.1, gt=0)
+    receive_maximum: int = Field(2000, ge=1, le=65535)
+    """Unacknowledged messages the broker may send us at once: bounds memory while
+    InfluxDB is away (the broker keeps the rest)."""
+    occupancy_heartbeat_s: float = Field(60.0, gt=0)
+    agent_silent_s: float = Field(90.0, gt=0)
+    """No health or status from an agent for this long: recorded as offline ("silent")."""
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+
+
+class CollectorSettings(FootfallSettings):
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+    client_id: str | None = None
+    """Fixed MQTT client id of the persistent session; default footfall-collector-<site>."""

@@ -1,0 +1,190 @@
+"""InfluxDB adapters: the v1 HTTP API (`/write`, `/query`; InfluxDB 1.x, and 2.x/3.x
+through their v1-compatible endpoints) and the 2.x native write API via influxdb-client.
+
+Errors are sorted into retryable (the database is away, overloaded, or answered 5xx:
+InfluxDB 1.x says "engine: error syncing wal" under load although the points may be
+stored, and re-writing a point is idempotent) and permanent (the points themselves are
+refused: retrying cannot help)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import urllib3
+
+from .config import InfluxSettings
+
+log = logging.getLogger(__name__)
+
+
+class RetryableWriteError(Exception):
+    pass
+
+
+class PermanentWriteError(Exception):
+    pass
+
+
+class Influx(Protocol):
+    def write(self, lines: list[str]) -> None: ...
+    def query(self, q: str, epoch: str = "ns") -> list[dict[str, Any]]: ...
+    def ping(self) -> bool: ...
+    def ensure_database(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class InfluxV1:
+    """Line protocol over `/write`, InfluxQL over `/query`."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        self.url = settings.url.rstrip("/")
+        self.database = settings.database
+        self._http = urllib3.PoolManager(
+            maxsize=4,
+            retries=False,
+            timeout=urllib3.Timeout(connect=3.0, read=settings.timeout_s),
+        )
+        self._headers: dict[str, str] = {}
+        if settings.token:
+            self._headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        elif settings.username:
+            password = settings.password.get_secret_value() if settings.password else ""
+            self._headers.update(urllib3.make_headers(basic_auth=f"{settings.username}:{password}"))
+
+    def _request(
+        self, method: str, path: str, fields: dict[str, str], body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        url = f"{self.url}{path}"
+        try:
+            if body is None:
+                return self._http.request(method, url, fields=fields, headers=self._headers)
+            query = urlencode(fields)
+            return self._http.request(
+                method,
+                f"{url}?{query}",
+                body=body,
+                headers={**self._headers, "Content-Type": "text/plain; charset=utf-8"},
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise RetryableWriteError(f"InfluxDB at {self.url} unreachable: {exc}") from None
+
+    def write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        params = {"db": self.database, "precision": "ns"}
+        if self.settings.retention_policy:
+            params["rp"] = self.settings.retention_policy
+        r = self._request("POST", "/write", params, "\n".join(lines).encode())
+        if r.status in (200, 204):
+            return
+        text = r.data.decode(errors="replace")[:500]
+        if r.status >= 500 or r.status in (401, 403, 404, 408, 429):
+            # 404: no database yet; 401/403: credentials being fixed; all wait, not drop.
+            raise RetryableWriteError(f"InfluxDB answered {r.status}: {text}")
+        raise PermanentWriteError(f"InfluxDB refused points ({r.status}): {text}")
+
+    def query(self, q: str, epoch: str = "ns") -> list[dict[str, Any]]:
+        """Series of the first statement's result, as InfluxDB returns them."""
+        r = self._request("POST", "/query", {"db": self.database, "q": q, "epoch": epoch})
+        if r.status != 200:
+            raise RetryableWriteError(f"query failed ({r.status}): {r.data[:300]!r}")
+        body = json.loads(r.data)
+        results = body.get("results", [{}])
+        if results and "error" in results[0]:
+            raise PermanentWriteError(f"query error: {results[0]['error']}")
+        series: list[dict[str, Any]] = results[0].get("series", []) if results else []
+        return series
+
+    def ping(self) -> bool:
+        try:
+            r = self._http.request("GET", f"{self.url}/ping", headers=self._headers, timeout=2.0)
+        except urllib3.exceptions.HTTPError:
+            return False
+        return r.status in (200, 204)
+
+    def ensure_database(self) -> None:
+        """Create the database and the retention policy if configured (and allowed)."""
+        if not self.settings.create_database:
+            return
+        self._admin(f'CREATE DATABASE "{self.database}"')
+        rp = self.settings.retention_policy
+        if rp and self.settings.retention_duration:
+            stmt = (
+                f'CREATE RETENTION POLICY "{rp}" ON "{self.database}" '
+                f"DURATION {self.settings.retention_duration} REPLICATION 1 DEFAULT"
+            )
+            try:
+                self._admin(stmt)
+            except PermanentWriteError as exc:
+                if "already exists" not in str(exc):
+                    raise
+                self._admin(stmt.replace("CREATE", "ALTER", 1))
+
+    def _admin(self, q: str) -> None:
+        r = self._request("POST", "/query", {"q": q})
+        if r.status != 200:
+            raise RetryableWriteError(f"{q}: {r.status} {r.data[:300]!r}")
+        results = json.loads(r.data).get("results", [{}])
+        if results and "error" in results[0]:
+            raise PermanentWriteError(f"{q}: {results[0]['error']}")
+
+    def close(self) -> None:
+        self._http.clear()
+
+
+class InfluxV2(InfluxV1):
+    """InfluxDB 2.x: writes through influxdb-client (token, org, bucket); queries and
+    health through the v1-compatible endpoints, which 2.x serves for a mapped bucket."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        super().__init__(settings)
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        if not settings.token or not settings.org or not settings.bucket:
+            raise ValueError("the 2.x API needs influx.token, influx.org and influx.bucket")
+        self._bucket, self._org = settings.bucket, settings.org
+        self._client = InfluxDBClient(
+            url=self.url,
+            token=settings.token.get_secret_value(),
+            org=settings.org,
+            timeout=int(settings.timeout_s * 1000),
+        )
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+
+    def write(self, lines: list[str]) -> None:
+        from influxdb_client.domain.write_precision import WritePrecision
+        from influxdb_client.rest import ApiException
+
+        if not lines:
+            return
+        try:
+            self._write_api.write(
+                bucket=self._bucket,
+                org=self._org,
+                record=lines,
+                write_precision=WritePrecision.NS,  # type: ignore[arg-type]
+            )
+        except ApiException as exc:
+            if exc.status is not None and (exc.status >= 500 or exc.status in (401, 403, 404, 429)):
+                raise RetryableWriteError(f"InfluxDB answered {exc.status}: {exc.reason}") from None
+            raise PermanentWriteError(
+                f"InfluxDB refused points ({exc.status}): {exc.body}"
+            ) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise RetryableWriteError(f"InfluxDB at {self.url} unreachable: {exc}") from None
+
+    def ensure_database(self) -> None:
+        """Buckets are created by the operator in 2.x (with a retention period)."""
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[no-untyped-call]
+        super().close()
+
+
+def connect(settings: InfluxSettings) -> Influx:
+    return InfluxV2(settings) if settings.api == "v2" else InfluxV1(settings)

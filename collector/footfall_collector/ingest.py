@@ -1,0 +1,253 @@
+"""Validation of what arrives on the agent topics, turned into InfluxDB points.
+
+Pure: the caller gives the receive time. Anything a device can send gets either points
+or a `Rejection` with a reason (a tag in the `rejected` measurement); nothing raises.
+One bad event in a batch rejects that event only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from footfall_contract.messages import (
+    CrossingBatch,
+    FaultBatch,
+    Health,
+    PresenceBatch,
+    Status,
+)
+from footfall_contract.site import Site
+from footfall_contract.timefmt import parse_ts
+from footfall_contract.topics import parse_agent_topic
+
+from .points import Point, event_time_ns
+
+REASONS = (
+    "too_large",
+    "bad_topic",
+    "wrong_site",
+    "invalid_json",
+    "schema",
+    "unknown_door",
+    "unknown_sensor",
+    "future",
+    "too_old",
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str
+    agent: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class CrossingSeen:
+    """A valid crossing: `key` identifies it for exactly-once occupancy."""
+
+    agent: str
+    key: tuple[str, int]
+    ts_ms: int
+    door: str
+    dir: str
+
+
+@dataclass
+class Outcome:
+    agent: str | None = None
+    kind: str | None = None
+    points: list[Point] = field(default_factory=list)
+    crossings: list[CrossingSeen] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    events: int = 0
+    status: Status | None = None
+    health: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int = 256 * 1024
+    max_future_ms: int = 300_000
+    max_age_ms: int = 7 * 24 * 3600 * 1000
+
+
+def _schema_detail(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+class Ingest:
+    def __init__(self, site: Site, limits: Limits | None = None) -> None:
+        self.site = site
+        self.limits = limits or Limits()
+        self._doors = {d.id for d in site.doors}
+        self._sensors = {p.id: p.zone for p in site.presence}
+
+    def handle(self, topic: str, payload: bytes, now_ms: int) -> Outcome:
+        out = Outcome()
+        if len(payload) > self.limits.max_payload_bytes:
+            out.rejections.append(
+                Rejection("too_large", f"{len(payload)} bytes > {self.limits.max_payload_bytes}")
+            )
+            return out
+        try:
+            t = parse_agent_topic(topic)
+        except ValueError as exc:
+            out.rejections.append(Rejection("bad_topic", str(exc)))
+            return out
+        out.agent, out.kind = t.agent, t.kind
+        if t.site != self.site.site:
+            out.rejections.append(
+                Rejection(
+                    "wrong_site",
+                    f"topic site {t.site!r} is not {self.site.site!r}",
+                    t.agent,
+                    t.kind,
+                )
+            )
+            return out
+        try:
+            data = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            out.rejections.append(Rejection("invalid_json", str(exc)[:200], t.agent, t.kind))
+            return out
+        handler = getattr(self, f"_{t.kind}")
+        try:
+            handler(t.agent, data, now_ms, out)
+        except ValidationError as exc:
+            out.rejections.append(Rejection("schema", _schema_detail(exc), t.agent, t.kind))
+        return out
+
+    # -- per kind ----------------------------------------------------------------------
+
+    def _check_time(self, ts_ms: int, now_ms: int, agent: str, kind: str, out: Outcome) -> bool:
+        if ts_ms > now_ms + self.limits.max_future_ms:
+            out.rejections.append(
+                Rejection(
+                    "future", f"ts {ts_ms - now_ms} ms ahead of the collector's clock", agent, kind
+                )
+            )
+            return False
+        if ts_ms < now_ms - self.limits.max_age_ms:
+            out.rejections.append(
+                Rejection("too_old", f"ts {(now_ms - ts_ms) // 1000} s old", agent, kind)
+            )
+            return False
+        return True
+
+    def _crossing(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
+        batch = CrossingBatch.model_validate(data)
+        for e in batch.events:
+            if e.door not in self._doors:
+                out.rejections.append(
+                    Rejection(
+                        "unknown_door",
+                        f"door {e.door!r} is not in site {self.site.site!r}",
+                        agent,
+                        "crossing",
+                    )
+                )
+                continue
+            ts = parse_ts(e.ts)
+            if not self._check_time(ts, now_ms, agent, "crossing", out):
+                continue
+            time_ns = event_time_ns(ts, e.seq)
+            out.points.append(
+                Point(
+                    "crossing",
+                    {"site": self.site.site, "door": e.door, "dir": e.dir, "agent": agent},
+                    {"count": 1},
+                    time_ns,
+                )
+            )
+            out.crossings.append(CrossingSeen(agent, (agent, time_ns), ts, e.door, e.dir))
+            out.events += 1
+
+    def _presence(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
+        batch = PresenceBatch.model_validate(data)
+        for e in batch.events:
+            zone = self._sensors.get(e.sensor)
+            if zone is None:
+                out.rejections.append(
+                    Rejection(
+                        "unknown_sensor",
+                        f"sensor {e.sensor!r} is not in site {self.site.site!r}",
+                        agent,
+                        "presence",
+                    )
+                )
+                continue
+            ts = parse_ts(e.ts)
+            if not self._check_time(ts, now_ms, agent, "presence", out):
+                continue
+            out.points.append(
+                Point(
+                    "presence",
+                    {"site": self.site.site, "zone": zone, "sensor": e.sensor, "agent": agent},
+                    {"occupied": e.occupied, "value": int(e.occupied)},
+                    event_time_ns(ts, e.seq),
+                )
+            )
+            out.events += 1
+
+    def _fault(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
+        batch = FaultBatch.model_validate(data)
+        for e in batch.events:
+            ts = parse_ts(e.ts)
+            if not self._check_time(ts, now_ms, agent, "fault", out):
+                continue
+            out.points.append(
+                Point(
+                    "fault",
+                    {"site": self.site.site, "agent": agent, "source": e.source, "fault": e.fault},
+                    {"active": e.active, "value": int(e.active)},
+                    event_time_ns(ts, e.seq),
+                )
+            )
+            out.events += 1
+
+    def _health(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
+        h = Health.model_validate(data)
+        ts = parse_ts(h.ts)
+        if not self._check_time(ts, now_ms, agent, "health", out):
+            return
+        fields: dict[str, int | float | bool | str] = {
+            "uptime_s": float(h.uptime_s),
+            "queue_depth": h.queue_depth,
+            "crossings_in": sum(t.in_ for t in h.totals.values()),
+            "crossings_out": sum(t.out for t in h.totals.values()),
+        }
+        extra = h.model_extra or {}
+        for name in ("dropped", "inflight", "next_seq"):
+            if isinstance(extra.get(name), int) and not isinstance(extra.get(name), bool):
+                fields[name] = extra[name]
+        if isinstance(extra.get("cpu_temp_c"), int | float):
+            fields["cpu_temp_c"] = float(extra["cpu_temp_c"])
+        if isinstance(extra.get("sw"), str):
+            fields["sw"] = extra["sw"][:32]
+        out.points.append(
+            Point("agent_health", {"site": self.site.site, "agent": agent}, fields, ts * 1_000_000)
+        )
+        out.health = True
+
+    def _status(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
+        # A retained status (or a Last Will written at connect time) carries an old ts:
+        # what matters is when the collector learnt it.
+        out.status = Status.model_validate(data)
+
+
+def rejection_point(site: str, r: Rejection, time_ns: int) -> Point:
+    tags = {"site": site, "reason": r.reason, "kind": r.kind or "unknown"}
+    fields: dict[str, int | float | bool | str] = {"count": 1, "detail": r.detail[:500]}
+    if r.agent:
+        fields["agent"] = r.agent
+    return Point("rejected", tags, fields, time_ns)

@@ -1,0 +1,53 @@
+"""InfluxDB line protocol, and the point times that make re-writes idempotent.
+
+A point is identified by measurement, tag set and time; writing it again overwrites it.
+So an event's point time is derived from the event alone: its `ts` in milliseconds plus
+`seq mod 10^6` nanoseconds. A re-delivered event lands on its own point again (no
+duplicate); two distinct events of one agent in the same millisecond have different
+seqs, so different times (no merge)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+FieldValue = int | float | bool | str
+
+
+def event_time_ns(ts_ms: int, seq: int) -> int:
+    return ts_ms * 1_000_000 + seq % 1_000_000
+
+
+def _escape_key(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
+
+
+def _escape_measurement(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", r"\,").replace(" ", r"\ ")
+
+
+def _field(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@dataclass(frozen=True)
+class Point:
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    time_ns: int
+
+    def line(self) -> str:
+        head = _escape_measurement(self.measurement)
+        for k in sorted(self.tags):
+            v = self.tags[k]
+            if v != "":  # an empty tag value is not allowed in line protocol
+                head += f",{_escape_key(k)}={_escape_key(v)}"
+        body = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in self.fields.items())
+        return f"{head} {body} {self.time_ns}"

@@ -1,0 +1,506 @@
+"""The collector: MQTT in, InfluxDB out, live occupancy per zone.
+
+Nothing is lost: messages arrive at QoS 1 in a persistent session (fixed client id, the
+broker keeps what comes while we are away) and are acknowledged only after everything
+they carry is written (paho `manual_ack`), so a crash, a broker restart or an InfluxDB
+outage just means the broker delivers them again.
+
+Nothing is counted twice: InfluxDB points get times derived from the event (see
+`points.py`), so re-writing is idempotent; live occupancy remembers the keys of the
+crossings it applied since the last reset, and after a restart it is rebuilt from the
+crossings InfluxDB already holds, keys included.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from footfall_contract.mqttclient import make_client
+from footfall_contract.site import Site
+from footfall_contract.timefmt import format_ts
+from footfall_contract.topics import agent_subscription, zone_occupancy_topic
+
+from .config import CollectorSettings
+from .influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from .ingest import Ingest, Limits, Outcome, rejection_point
+from .metrics import Metrics
+from .occupancy import OccupancyEngine
+from .points import Point
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+def last_reset_before(site: Site, now_ms: int) -> int:
+    """The most recent reset instant (site's `reset_at`, local time) at or before now."""
+    tz = site.tz
+    local = datetime.fromtimestamp(now_ms / 1000, tz)
+    at = site.reset_time()
+    candidate = datetime.combine(local.date(), at, tzinfo=tz)
+    if candidate.timestamp() * 1000 > now_ms:
+        candidate = datetime.combine(local.date() - timedelta(days=1), at, tzinfo=tz)
+    return int(candidate.timestamp() * 1000)
+
+
+def next_reset_after(site: Site, now_ms: int) -> int:
+    last = datetime.fromtimestamp(last_reset_before(site, now_ms) / 1000, site.tz)
+    nxt = datetime.combine(last.date() + timedelta(days=1), site.reset_time(), tzinfo=site.tz)
+    return int(nxt.timestamp() * 1000)
+
+
+@dataclass
+class _Work:
+    lines: list[str]
+    ack: tuple[int, int, int] | None = None  # (connection generation, mid, qos)
+
+
+@dataclass
+class _Agent:
+    online: bool
+    last_seen_ms: int
+    epoch: str = ""
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        site: Site,
+        clock: Clock | None = None,
+        influx: Influx | None = None,
+    ) -> None:
+        self.settings = settings
+        self.site = site
+        self.clock = clock or SystemClock()
+        self.influx = influx or connect(settings.influx)
+        ing = settings.ingest
+        self.ingest = Ingest(
+            site,
+            Limits(
+                max_payload_bytes=ing.max_payload_bytes,
+                max_future_ms=round(ing.max_future_s * 1000),
+                max_age_ms=round(ing.max_age_days * 86_400_000),
+            ),
+        )
+        self.metrics = Metrics()
+        self.engine = OccupancyEngine(site)
+        self._lock = threading.RLock()  # engine, seen keys, agents, dirty zones
+        self._seen: set[tuple[str, int]] = set()
+        self._dirty: set[str] = set()
+        self._agents: dict[str, _Agent] = {}
+        self._last_reset_ms = 0
+        self._next_reset_ms = 0
+        self._queue: queue.Queue[_Work] = queue.Queue()
+        self._generation = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._unique = itertools.count()
+        self._last_logged: dict[str, float] = {}
+        self.mqtt_connected = False
+        self.influx_ok = False
+        self.ready = threading.Event()
+        self.client = make_client(
+            settings.mqtt,
+            settings.client_id or f"footfall-collector-{site.site}",
+            v5=True,
+            manual_ack=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.http: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Rebuild from InfluxDB (waiting for it), then consume; returns once running."""
+        self._prepare_influx()
+        self._rebuild()
+        self._spawn(self._writer, "influx-writer")
+        self._spawn(self._ticker, "ticker")
+        m = self.settings.mqtt
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.settings.ingest.session_expiry_s
+        props.ReceiveMaximum = self.settings.ingest.receive_maximum
+        self.client.connect_async(
+            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+        if self.settings.http.port is not None:
+            from .http import serve
+
+            self.http = serve(self, self.settings.http.host, self.settings.http.port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+        for t in self._threads:
+            t.join(timeout=10)
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        self.influx.close()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _retry(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run `action` until it works: InfluxDB may come up after the collector."""
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                result = action()
+                self._set_influx(True)
+                return result
+            except RetryableWriteError as exc:
+                self._set_influx(False)
+                self._log_limited(f"retry:{what}", f"{what}: {exc}; retrying in {delay:.1f} s")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
+        return None
+
+    def _prepare_influx(self) -> None:
+        self._retry("create database", self.influx.ensure_database)
+
+    def _rebuild(self) -> None:
+        """Occupancy since the last reset from the crossings InfluxDB holds."""
+        now = self.clock.now_ms()
+        self._last_reset_ms = last_reset_before(self.site, now)
+        self._next_reset_ms = next_reset_after(self.site, now)
+        q = (
+            'SELECT "count", "door", "dir", "agent" FROM "crossing" '
+            f"WHERE \"site\" = '{self.site.site}' AND time >= {self._last_reset_ms}ms"
+        )
+        series = self._retry("rebuild occupancy", lambda: self.influx.query(q)) or []
+        applied = 0
+        with self._lock:
+            for s in series:
+                cols = s["columns"]
+                i_time, i_door, i_dir, i_agent = (
+                    cols.index(c) for c in ("time", "door", "dir", "agent")
+                )
+                for row in s["values"]:
+                    key = (row[i_agent], int(row[i_time]))
+                    if key in self._seen or not self.engine.knows(row[i_door]):
+                        continue
+                    self._seen.add(key)
+                    self._dirty.update(self.engine.apply(row[i_door], row[i_dir]))
+                    applied += 1
+            self._dirty.update(z.id for z in self.site.zones)
+        log.info(
+            "rebuilt occupancy from %d crossings since %s", applied, format_ts(self._last_reset_ms)
+        )
+
+    # -- MQTT callbacks (paho's thread) --------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self._log_limited("mqtt-refused", f"broker refused the collector: {rc}")
+            return
+        with self._lock:
+            self._generation += 1
+        client.subscribe(agent_subscription(self.site.site), qos=1)
+        self.mqtt_connected = True
+        self.metrics.connected.labels("mqtt").set(1)
+        log.info(
+            "connected to MQTT %s:%s (session present: %s)",
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            getattr(flags, "session_present", "?"),
+        )
+        self.ready.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        with self._lock:
+            # Acks for this connection's messages would hit other messages on the next
+            # one; the broker re-delivers them instead and they are de-duplicated.
+            self._generation += 1
+        self.mqtt_connected = False
+        self.metrics.connected.labels("mqtt").set(0)
+        if not self._stop.is_set():
+            log.warning("MQTT connection lost (%s); reconnecting", rc)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle(msg)
+        except Exception:  # never lose the message: it stays unacknowledged
+            log.exception("failed to handle a message on %s", msg.topic)
+
+    def _handle(self, msg: mqtt.MQTTMessage) -> None:
+        now = self.clock.now_ms()
+        out = self.ingest.handle(msg.topic, bytes(msg.payload), now)
+        m = self.metrics
+        m.messages.labels(out.kind or "unknown").inc()
+        if out.events:
+            m.events.labels(out.kind or "unknown").inc(out.events)
+        points = list(out.points)
+        with self._lock:
+            points += self._apply(out, now)
+            generation = self._generation
+        for r in out.rejections:
+            m.rejected.labels(r.reason).inc()
+            self._log_limited(
+                f"reject:{r.reason}", f"rejected ({r.reason}) from {r.agent or '?'}: {r.detail}"
+            )
+            points.append(rejection_point(self.site.site, r, self._unique_ns(now)))
+        self._queue.put(_Work([p.line() for p in points], (generation, msg.mid, msg.qos)))
+        m.unacked.inc()
+
+    def _apply(self, out: Outcome, now: int) -> list[Point]:
+        """Occupancy and agent state from one message (under the lock)."""
+        points: list[Point] = []
+        changed: set[str] = set()
+        for c in out.crossings:
+            if c.key in self._seen:
+                self.metrics.duplicates.inc()
+                continue
+            if c.ts_ms < self._last_reset_ms:
+                self.metrics.late.inc()  # history only: it belongs before the last reset
+                continue
+            self._seen.add(c.key)
+            changed.update(self.engine.apply(c.door, c.dir))
+        if changed:
+            self._dirty |= changed
+            points += self._occupancy_points(changed, now)
+        if out.agent is not None:
+            agent = out.agent
+            if out.status is not None:
+                online = out.status.state == "online"
+                points.append(
+                    self._agent_point(
+                        agent,
+                        online,
+                        out.status.state,
+                        now,
+                        epoch=out.status.epoch,
+                        sw=out.status.sw,
+                    )
+                )
+                self._agents[agent] = _Agent(online, now, out.status.epoch)
+            elif out.health or out.events:
+                known = self._agents.get(agent)
+                if known is None or not known.online:
+                    points.append(self._agent_point(agent, True, "active", now))
+                self._agents[agent] = _Agent(True, now, known.epoch if known else "")
+        return points
+
+    def _agent_point(
+        self, agent: str, online: bool, reason: str, now: int, epoch: str = "", sw: str = ""
+    ) -> Point:
+        fields: dict[str, int | float | bool | str] = {
+            "online": online,
+            "value": int(online),
+            "reason": reason,
+        }
+        if epoch:
+            fields["epoch"] = epoch
+        if sw:
+            fields["sw"] = sw[:32]
+        self.metrics.agents_online.set(sum(a.online for a in self._agents.values()))
+        return Point(
+            "agent_status", {"site": self.site.site, "agent": agent}, fields, self._unique_ns(now)
+        )
+
+    def _occupancy_points(self, zones: set[str], now: int) -> list[Point]:
+        points = []
+        for z in sorted(zones):
+            s = self.engine.state(z)
+            fields: dict[str, int | float | bool | str] = {"count": s.count}
+            if s.capacity:
+                fields["capacity"] = s.capacity
+                fields["ratio"] = float(s.count / s.capacity)
+            tags = {"site": self.site.site, "zone": z}
+            points.append(Point("occupancy", tags, fields, now * 1_000_000))
+            points.append(Point("occupancy_drift", tags, {"clamped": s.drift}, now * 1_000_000))
+            self.metrics.zone_occupancy.labels(z).set(s.count)
+        return points
+
+    def _unique_ns(self, now_ms: int) -> int:
+        """Distinct times for points that would otherwise merge (rejections, status)."""
+        return now_ms * 1_000_000 + next(self._unique) % 1_000_000
+
+    # -- writer --------------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        ing = self.settings.ingest
+        while not self._stop.is_set() or not self._queue.empty():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            lines = len(first.lines)
+            deadline = time.monotonic() + ing.flush_interval_s
+            while lines < ing.batch_points:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = (
+                        self._queue.get(timeout=max(0.0, remaining))
+                        if remaining > 0
+                        else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                batch.append(item)
+                lines += len(item.lines)
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Work]) -> None:
+        lines = [line for w in batch for line in w.lines]
+        started = time.monotonic()
+        delay = 0.2
+        while True:
+            try:
+                self.influx.write(lines)
+                self._set_influx(True)
+                break
+            except RetryableWriteError as exc:
+                self._set_influx(False)
+                self.metrics.write_errors.labels("retryable").inc()
+                if self._stop.is_set() and not self.mqtt_connected:
+                    return  # shutting down: unacknowledged, the broker keeps them
+                self._log_limited("write-retry", f"InfluxDB write failed, retrying: {exc}")
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
+            except PermanentWriteError as exc:
+                # InfluxDB 1.x writes the good points of a batch and names the bad ones;
+                # what it refused cannot be fixed by retrying.
+                self.metrics.write_errors.labels("permanent").inc()
+                log.error("InfluxDB refused part of a batch of %d points: %s", len(lines), exc)
+                break
+        self.metrics.write_seconds.observe(time.monotonic() - started)
+        self.metrics.batch_points.observe(len(lines))
+        with self._lock:
+            generation = self._generation
+        for w in batch:
+            if w.ack is None:
+                continue
+            self.metrics.unacked.dec()
+            gen, mid, qos = w.ack
+            if gen == generation and qos > 0:
+                self.client.ack(mid, qos)
+
+    def _set_influx(self, ok: bool) -> None:
+        if ok != self.influx_ok:
+            if ok:
+                log.info("InfluxDB reachable")
+            else:
+                log.warning("InfluxDB unreachable; messages stay unacknowledged at the broker")
+        self.influx_ok = ok
+        self.metrics.connected.labels("influx").set(int(ok))
+
+    # -- periodic work ---------------------------------------------------------------
+
+    def _ticker(self) -> None:
+        ing = self.settings.ingest
+        next_heartbeat = 0.0
+        next_ping = 0.0
+        while not self._stop.wait(0.1):
+            now = self.clock.now_ms()
+            points: list[Point] = []
+            with self._lock:
+                if now >= self._next_reset_ms:
+                    points += self._reset(now)
+                if time.monotonic() >= next_heartbeat:
+                    next_heartbeat = time.monotonic() + ing.occupancy_heartbeat_s
+                    points += self._occupancy_points({z.id for z in self.site.zones}, now)
+                    self._dirty.update(z.id for z in self.site.zones)
+                for agent, a in self._agents.items():
+                    if a.online and now - a.last_seen_ms > ing.agent_silent_s * 1000:
+                        a.online = False
+                        points.append(self._agent_point(agent, False, "silent", now))
+                dirty, self._dirty = self._dirty, set()
+                states = [self.engine.state(z) for z in sorted(dirty)]
+            if points:
+                self._queue.put(_Work([p.line() for p in points]))
+            if self.mqtt_connected:
+                for s in states:
+                    payload = {
+                        "count": s.count,
+                        "capacity": s.capacity,
+                        "ratio": None if s.ratio is None else round(s.ratio, 4),
+                        "ts": format_ts(now),
+                    }
+                    self.client.publish(
+                        zone_occupancy_topic(self.site.site, s.zone),
+                        json.dumps(payload, separators=(",", ":")),
+                        1,
+                        True,
+                    )
+            else:
+                with self._lock:
+                    self._dirty.update(s.zone for s in states)
+            if time.monotonic() >= next_ping:
+                next_ping = time.monotonic() + 5.0
+                self._set_influx(self.influx.ping())
+
+    def _reset(self, now: int) -> list[Point]:
+        """The daily reset (under the lock): every zone to 0, what was left recorded."""
+        drift = {s.zone: s.drift for s in self.engine.states()}
+        before = self.engine.reset()
+        self._seen.clear()
+        self._last_reset_ms = self._next_reset_ms
+        self._next_reset_ms = next_reset_after(self.site, max(now, self._last_reset_ms))
+        log.info("daily reset: %s", ", ".join(f"{z}={c}" for z, c in before.items() if c))
+        points = [
+            Point(
+                "occupancy_reset",
+                {"site": self.site.site, "zone": z},
+                {"count_before": c, "clamped_before": drift[z]},
+                self._last_reset_ms * 1_000_000,
+            )
+            for z, c in before.items()
+        ]
+        points += self._occupancy_points({z.id for z in self.site.zones}, now)
+        self._dirty.update(z.id for z in self.site.zones)
+        return points
+
+    # -- status ------------------------------------------------------------------------
+
+    def occupancy(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {
+                s.zone: {
+                    "count": s.count,
+                    "capacity": s.capacity,
+                    "ratio": s.ratio,
+                    "drift": s.drift,
+                }
+                for s in self.engine.states()
+            }
+
+    @property
+    def healthy(self) -> bool:
+        return self.mqtt_connected and self.influx_ok
+
+    def _log_limited(self, key: str, message: str) -> None:
+        """At most once a minute per kind, so a misbehaving device cannot flood the log."""
+        now = time.monotonic()
+        if now - self._last_logged.get(key, -1e9) >= 60.0:
+            self._last_logged[key] = now
+            log.warning(message)
