@@ -6,9 +6,7 @@ One bad event in a batch rejects that event only."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -115,16 +113,16 @@ class Ingest:
                 )
             )
             return out
-        try:
-            data = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            out.rejections.append(Rejection("invalid_json", str(exc)[:200], t.agent, t.kind))
-            return out
         handler = getattr(self, f"_{t.kind}")
         try:
-            handler(t.agent, data, now_ms, out)
+            handler(t.agent, payload, now_ms, out)
         except ValidationError as exc:
-            out.rejections.append(Rejection("schema", _schema_detail(exc), t.agent, t.kind))
+            if exc.errors()[0]["type"] == "json_invalid":
+                out.rejections.append(
+                    Rejection("invalid_json", exc.errors()[0]["msg"][:200], t.agent, t.kind)
+                )
+            else:
+                out.rejections.append(Rejection("schema", _schema_detail(exc), t.agent, t.kind))
         return out
 
     # -- per kind ----------------------------------------------------------------------
@@ -144,8 +142,8 @@ class Ingest:
             return False
         return True
 
-    def _crossing(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
-        batch = CrossingBatch.model_validate(data)
+    def _crossing(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
+        batch = CrossingBatch.model_validate_json(data)
         for e in batch.events:
             if e.door not in self._doors:
                 out.rejections.append(
@@ -172,8 +170,8 @@ class Ingest:
             out.crossings.append(CrossingSeen(agent, (agent, time_ns), ts, e.door, e.dir))
             out.events += 1
 
-    def _presence(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
-        batch = PresenceBatch.model_validate(data)
+    def _presence(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
+        batch = PresenceBatch.model_validate_json(data)
         for e in batch.events:
             zone = self._sensors.get(e.sensor)
             if zone is None:
@@ -199,8 +197,8 @@ class Ingest:
             )
             out.events += 1
 
-    def _fault(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
-        batch = FaultBatch.model_validate(data)
+    def _fault(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
+        batch = FaultBatch.model_validate_json(data)
         for e in batch.events:
             ts = parse_ts(e.ts)
             if not self._check_time(ts, now_ms, agent, "fault", out):
@@ -215,8 +213,8 @@ class Ingest:
             )
             out.events += 1
 
-    def _health(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
-        h = Health.model_validate(data)
+    def _health(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
+        h = Health.model_validate_json(data)
         ts = parse_ts(h.ts)
         if not self._check_time(ts, now_ms, agent, "health", out):
             return
@@ -239,10 +237,10 @@ class Ingest:
         )
         out.health = True
 
-    def _status(self, agent: str, data: Any, now_ms: int, out: Outcome) -> None:
+    def _status(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
         # A retained status (or a Last Will written at connect time) carries an old ts:
         # what matters is when the collector learnt it.
-        out.status = Status.model_validate(data)
+        out.status = Status.model_validate_json(data)
 
 
 def rejection_point(site: str, r: Rejection, time_ns: int) -> Point:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 FieldValue = int | float | bool | str
 
@@ -18,10 +19,12 @@ def event_time_ns(ts_ms: int, seq: int) -> int:
     return ts_ms * 1_000_000 + seq % 1_000_000
 
 
+@lru_cache(maxsize=8192)
 def _escape_key(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", r"\,").replace("=", r"\=").replace(" ", r"\ ")
 
 
+@lru_cache(maxsize=64)
 def _escape_measurement(text: str) -> str:
     return text.replace("\\", "\\\\").replace(",", r"\,").replace(" ", r"\ ")
 

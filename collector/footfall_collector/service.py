@@ -38,7 +38,7 @@ from .config import CollectorSettings
 from .influx import Influx, PermanentWriteError, RetryableWriteError, connect
 from .ingest import Ingest, Limits, Outcome, rejection_point
 from .metrics import Metrics
-from .occupancy import OccupancyEngine
+from .occupancy import OccupancyEngine, ZoneState
 from .points import Point
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,9 @@ class Collector:
         self.engine = OccupancyEngine(site)
         self._lock = threading.RLock()  # engine, seen keys, agents, dirty zones
         self._seen: set[tuple[str, int]] = set()
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # zones to publish on MQTT
+        self._pending_occupancy: dict[tuple[str, int], ZoneState] = {}  # (zone, ms) -> state
+        self._drift_written: dict[str, int] = {}
         self._agents: dict[str, _Agent] = {}
         self._last_reset_ms = 0
         self._next_reset_ms = 0
@@ -286,7 +288,10 @@ class Collector:
             changed.update(self.engine.apply(c.door, c.dir))
         if changed:
             self._dirty |= changed
-            points += self._occupancy_points(changed, now)
+            for z in changed:
+                # One point per zone and millisecond, with the last value of that ms:
+                # what InfluxDB would keep anyway, without writing the ones it overwrites.
+                self._pending_occupancy[(z, now)] = self.engine.state(z)
         if out.agent is not None:
             agent = out.agent
             if out.status is not None:
@@ -327,18 +332,34 @@ class Collector:
         )
 
     def _occupancy_points(self, zones: set[str], now: int) -> list[Point]:
+        """Occupancy of these zones now (under the lock)."""
+        return self._state_points([self.engine.state(z) for z in sorted(zones)], now)
+
+    def _state_points(self, states: list[ZoneState], now: int) -> list[Point]:
+        """`occupancy` points, and `occupancy_drift` where the drift changed."""
         points = []
-        for z in sorted(zones):
-            s = self.engine.state(z)
+        for s in states:
+            z = s.zone
             fields: dict[str, int | float | bool | str] = {"count": s.count}
             if s.capacity:
                 fields["capacity"] = s.capacity
                 fields["ratio"] = float(s.count / s.capacity)
             tags = {"site": self.site.site, "zone": z}
             points.append(Point("occupancy", tags, fields, now * 1_000_000))
-            points.append(Point("occupancy_drift", tags, {"clamped": s.drift}, now * 1_000_000))
+            if self._drift_written.get(z) != s.drift:
+                self._drift_written[z] = s.drift
+                points.append(Point("occupancy_drift", tags, {"clamped": s.drift}, now * 1_000_000))
             self.metrics.zone_occupancy.labels(z).set(s.count)
         return points
+
+    def _take_pending_occupancy(self) -> list[str]:
+        with self._lock:
+            pending, self._pending_occupancy = self._pending_occupancy, {}
+            return [
+                p.line()
+                for (_, t), s in sorted(pending.items(), key=lambda i: i[0][1])
+                for p in self._state_points([s], t)
+            ]
 
     def _unique_ns(self, now_ms: int) -> int:
         """Distinct times for points that would otherwise merge (rejections, status)."""
@@ -372,6 +393,7 @@ class Collector:
 
     def _write_batch(self, batch: list[_Work]) -> None:
         lines = [line for w in batch for line in w.lines]
+        lines += self._take_pending_occupancy()
         started = time.monotonic()
         delay = 0.2
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
@@ -17,8 +18,10 @@ def format_ts(epoch_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
+@lru_cache(maxsize=4096)
 def parse_ts(text: str) -> int:
-    """RFC 3339 (with a zone) to epoch milliseconds; ValueError names the bad text."""
+    """RFC 3339 (with a zone) to epoch milliseconds; ValueError names the bad text.
+    Cached: a batch of events mostly shares a handful of timestamps."""
     if not isinstance(text, str) or not _RFC3339.match(text):
         raise ValueError(f"not an RFC 3339 timestamp with a time zone: {text!r}")
     head, dot, rest = text.partition(".")

@@ -26,7 +26,7 @@ def crossing(**over: object) -> bytes:
 @pytest.mark.parametrize(
     ("topic", "payload", "reason", "detail"),
     [
-        (f"{T}/crossing", b"{not json", "invalid_json", "Expecting property name"),
+        (f"{T}/crossing", b"{not json", "invalid_json", "Invalid JSON: key must be a string"),
         (f"{T}/crossing", b"\xff\xfe", "invalid_json", ""),
         (
             f"{T}/crossing",

@@ -1,0 +1,315 @@
+"""Collector throughput, latency and memory against real Mosquitto and InfluxDB.
+
+One run measures:
+  ceiling     InfluxDB's own line-protocol batch write rate of the same crossing points
+              (5,000 a request, one writer), the baseline the collector is quoted against;
+  batched     events/s from the first publish to the last event queryable in InfluxDB,
+              50 events per message;
+  single      messages/s the same way, one event per message;
+  latency     publish -> queryable at 200 events/s (p50, p99), polling InfluxDB every 10 ms;
+  RSS         the collector process's resident memory, sampled during each phase.
+
+    .venv/bin/python -m benchmarks.ingest [--events 200000] [--messages 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psutil
+import urllib3
+from paho.mqtt.enums import CallbackAPIVersion
+
+from footfall_collector.points import Point, event_time_ns
+from footfall_contract.timefmt import format_ts
+from tests.support.collector import InfluxQuery, write_site
+from tests.support.services import Influx, Mosquitto
+
+TOPIC = "footfall/v1/test-site/agent/{agent}/crossing"
+DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door"]
+
+
+def publish_process(
+    port: int,
+    agent: str,
+    messages: int,
+    per_message: int,
+    rate: float,
+    start_seq: int,
+    out: mp.Queue[dict[str, Any]],
+) -> None:
+    """Publish at QoS 1 at `rate` messages/s, noting when each seq went out."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{agent}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    topic = TOPIC.format(agent=agent)
+    sent_at: dict[int, float] = {}
+    t0 = time.time()
+    seq = start_seq
+    infos = []
+    for i in range(messages):
+        if rate:
+            delay = t0 + i / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        now = time.time()
+        ts = format_ts(int(now * 1000))
+        events = [
+            {
+                "seq": seq + k,
+                "ts": ts,
+                "door": DOORS[(seq + k) % 5],
+                "dir": "in" if (seq + k) % 2 else "out",
+            }
+            for k in range(per_message)
+        ]
+        payload = json.dumps({"epoch": "bench", "events": events}, separators=(",", ":"))
+        infos.append(client.publish(topic, payload, qos=1))
+        if rate:
+            sent_at[seq] = now
+        seq += per_message
+        if len(infos) > 5000:
+            infos.pop(0).wait_for_publish(30)
+    for info in infos:
+        info.wait_for_publish(60)
+    out.put({"t0": t0, "t_done": time.time(), "sent_at": sent_at})
+    client.disconnect()
+    client.loop_stop()
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            self.samples.append(self.proc.memory_info().rss / 2**20)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        return max(self.samples) if self.samples else self.proc.memory_info().rss / 2**20
+
+
+def count(q: InfluxQuery) -> int:
+    rows = q.rows('SELECT count("count") FROM "crossing"')
+    return int(rows[0]["count"]) if rows else 0
+
+
+def wait_count(q: InfluxQuery, n: int, timeout_s: float = 600) -> float:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if count(q) >= n:
+            return time.time()
+        time.sleep(0.05)
+    raise TimeoutError(f"only {count(q)} of {n} events queryable")
+
+
+def ceiling(influx_url: str, n: int) -> float:
+    """InfluxDB's own batch write rate of the same points, in its own database."""
+    http = urllib3.PoolManager()
+    http.request("POST", f"{influx_url}/query", fields={"q": "CREATE DATABASE ceiling"})
+    now = int(time.time() * 1000)
+    lines = [
+        Point(
+            "crossing",
+            {
+                "site": "test-site",
+                "door": DOORS[i % 5],
+                "dir": "in" if i % 2 else "out",
+                "agent": "bench",
+            },
+            {"count": 1},
+            event_time_ns(now - n + i, i),
+        ).line()
+        for i in range(n)
+    ]
+    t0 = time.perf_counter()
+    for i in range(0, n, 5000):
+        r = http.request(
+            "POST",
+            f"{influx_url}/write?db=ceiling&precision=ns",
+            body="\n".join(lines[i : i + 5000]).encode(),
+        )
+        assert r.status == 204, r.data
+    return n / (time.perf_counter() - t0)
+
+
+def run_phase(
+    port: int, q: InfluxQuery, agent: str, messages: int, per_message: int, before: int
+) -> dict[str, float]:
+    """Publish as fast as Mosquitto's own C client can (`mosquitto_pub -l`, QoS 1, one
+    message a line), so the publisher is not what is measured."""
+    now = int(time.time() * 1000)
+    lines = []
+    for i in range(messages):
+        seq = i * per_message
+        events = [
+            {
+                "seq": seq + k,
+                "ts": format_ts(now + (seq + k) // 1000),
+                "door": DOORS[(seq + k) % 5],
+                "dir": "in" if (seq + k) % 2 else "out",
+            }
+            for k in range(per_message)
+        ]
+        lines.append(json.dumps({"epoch": "bench", "events": events}, separators=(",", ":")))
+    data = ("\n".join(lines) + "\n").encode()
+    t0 = time.time()
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-q",
+            "1",
+            "-t",
+            TOPIC.format(agent=agent),
+            "-l",
+        ],
+        input=data,
+        check=True,
+    )
+    t_done = time.time()
+    return {
+        "t0": t0,
+        "t_done": t_done,
+        "t_queryable": wait_count(q, before + messages * per_message),
+    }
+
+
+def latency_phase(
+    port: int, q: InfluxQuery, seconds: float, rate: float, start_seq: int
+) -> list[float]:
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = 0
+        while not stop.is_set():
+            rows = q.rows(
+                f'SELECT "count" FROM "crossing" WHERE "agent" = \'lat\' AND time > {last}'
+            )
+            now = time.time()
+            for r in rows:
+                seen.setdefault(r["time"] % 1_000_000, now)
+                last = max(last, r["time"])
+            time.sleep(0.01)
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    out: mp.Queue[dict[str, Any]] = mp.Queue()
+    n = int(seconds * rate)
+    p = mp.Process(target=publish_process, args=(port, "lat", n, 1, rate, start_seq, out))
+    p.start()
+    sent_at = out.get(timeout=300)["sent_at"]
+    p.join()
+    deadline = time.time() + 30
+    while len(seen) < n and time.time() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    t.join()
+    return sorted(seen[s % 1_000_000] - at for s, at in sent_at.items() if s % 1_000_000 in seen)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000, help="batched phase, 50 per message")
+    ap.add_argument("--messages", type=int, default=50_000, help="single-event phase")
+    ap.add_argument("--latency-s", type=float, default=30.0)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    broker = Mosquitto(work / "mqtt")
+    influx = Influx(work / "influx")
+    broker.start()
+    influx.start()
+    log = open(work / "collector.log", "ab")  # noqa: SIM115
+    env = {
+        **os.environ,
+        "FOOTFALL_MQTT__PORT": str(broker.port),
+        "FOOTFALL_MQTT__HOST": "127.0.0.1",
+        "FOOTFALL_INFLUX__URL": influx.url,
+        "FOOTFALL_HTTP__PORT": "0",
+    }
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "footfall_collector.cli", "run", "--site", str(write_site(work))],
+        env=env,
+        stderr=log,
+    )
+    try:
+        q = InfluxQuery(influx.url)
+        time.sleep(2)
+        ceil = statistics.median(ceiling(influx.url, args.events) for _ in range(3))
+
+        rss = RssSampler(collector.pid)
+        r = run_phase(broker.port, q, "batch", args.events // 50, 50, 0)
+        batched = args.events / (r["t_queryable"] - r["t0"])
+        pub_batched = args.events / (r["t_done"] - r["t0"])
+        rss_batched = rss.stop()
+
+        rss = RssSampler(collector.pid)
+        before = count(q)
+        r = run_phase(broker.port, q, "single", args.messages, 1, before)
+        single = args.messages / (r["t_queryable"] - r["t0"])
+        pub_single = args.messages / (r["t_done"] - r["t0"])
+        rss_single = rss.stop()
+
+        rss = RssSampler(collector.pid)
+        lat = latency_phase(broker.port, q, args.latency_s, 200.0, 0)
+        rss_lat = rss.stop()
+    finally:
+        collector.terminate()
+        collector.wait(30)
+        broker.kill()
+        influx.kill()
+    p50 = lat[len(lat) // 2] * 1000
+    p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+    print(
+        "collector ingest, this machine (2 cores shared by broker, InfluxDB, collector and "
+        "publisher)"
+    )
+    print(f"ceiling: InfluxDB line-protocol batch writes {ceil:,.0f} points/s (median of 3)")
+    print(
+        f"batched: {batched:,.0f} events/s publish->queryable, 50 events/message "
+        f"({batched / ceil:.0%} of the ceiling; publisher alone {pub_batched:,.0f}/s); "
+        f"target >= 20,000: {'met' if batched >= 20_000 else 'NOT met'}"
+    )
+    print(
+        f"single:  {single:,.0f} messages/s publish->queryable, 1 event/message "
+        f"({single / ceil:.0%} of the ceiling; publisher alone {pub_single:,.0f}/s); "
+        f"target >= 5,000: {'met' if single >= 5_000 else 'NOT met'}"
+    )
+    print(
+        f"latency at 200 events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} events "
+        f"(10 ms polling); targets p50 < 300, p99 < 1000: "
+        f"{'met' if p50 < 300 and p99 < 1000 else 'NOT met'}"
+    )
+    worst = max(rss_batched, rss_single, rss_lat)
+    print(
+        f"collector RSS peak: batched {rss_batched:.0f} MB, single {rss_single:.0f} MB, "
+        f"latency {rss_lat:.0f} MB; target <= 150: {'met' if worst <= 150 else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
