@@ -62,7 +62,7 @@ def main() -> None:
         rows, truth = simulate(
             [d for d, _, _ in DOORS],
             duration,
-            DoorwayProfile(rate_per_min=75, p_abort=0.02),
+            DoorwayProfile(rate_per_min=130, p_abort=0.02),
             seed=1,
         )
         trace = work / "trace.csv"
@@ -75,8 +75,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-c",
-                "import paho.mqtt.client, gpiozero, pydantic_settings, "
-                "sqlite3, time; time.sleep(600)",
+                "import paho.mqtt.client, gpiozero, sqlite3, time; time.sleep(600)",
             ],
             env=env,
         )
@@ -102,7 +101,7 @@ def main() -> None:
         f"({len(rows) / duration:.0f} beam transitions/s), {args.seconds:g} s window"
     )
     print(f"{'':<28}{'RSS MB':>8}{'CPU % of a core':>17}")
-    print(f"{'bare python + imports':<28}{bare_rss:>8.1f}{bare_cpu:>17.2f}")
+    print(f"{'python + paho + gpiozero':<28}{bare_rss:>8.1f}{bare_cpu:>17.2f}")
     print(f"{'agent idle':<28}{idle_rss:>8.1f}{idle_cpu:>17.2f}")
     print(f"{'agent at load':<28}{busy_rss:>8.1f}{busy_cpu:>17.2f}")
     print(

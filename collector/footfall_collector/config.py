@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from footfall_contract.settings import FootfallSettings, MqttSettings
+from footfall_contract.config import MqttSettings
+from footfall_contract.settings import FootfallSettings
 
 
 class InfluxSettings(BaseModel):

@@ -9,7 +9,7 @@ import ssl
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .settings import MqttSettings
+from .config import MqttSettings
 
 
 def make_client(
@@ -28,8 +28,7 @@ def make_client(
         manual_ack=manual_ack,
     )
     if settings.username:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
+        client.username_pw_set(settings.username, settings.password)
     if settings.tls:
         client.tls_set(
             ca_certs=str(settings.ca_certs) if settings.ca_certs else None,

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,29 +15,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .config import ConfigError, MqttSettings
 
-class MqttSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "localhost"
-    port: int = Field(1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: bool = False
-    ca_certs: Path | None = None
-    certfile: Path | None = None
-    keyfile: Path | None = None
-    insecure: bool = False
-    """TLS without checking the broker's host name (a broker reached by IP address)."""
-    keepalive_s: int = Field(30, ge=5, le=3600)
-    reconnect_min_s: float = Field(1.0, gt=0)
-    reconnect_max_s: float = Field(60.0, gt=0)
-
-    @model_validator(mode="after")
-    def _backoff(self) -> MqttSettings:
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s must not be larger than reconnect_max_s")
-        return self
+__all__ = ["ConfigError", "FootfallSettings", "MqttSettings", "describe_errors", "load_settings"]
 
 
 class FootfallSettings(BaseSettings):
@@ -61,10 +41,6 @@ class FootfallSettings(BaseSettings):
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
-
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; the message names the field and the reason."""
 
 
 S = TypeVar("S", bound=FootfallSettings)

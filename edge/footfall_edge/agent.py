@@ -13,7 +13,7 @@ from gpiozero.pins import Factory
 from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.timefmt import format_ts
 
-from .config import EdgeSettings
+from .config import EdgeConfig
 from .detection import Crossing, Fault, PresenceChange
 from .outbox import NewEvent, Outbox
 from .publisher import Publisher, now_ms
@@ -43,7 +43,7 @@ def cpu_temperature_c() -> float | None:
 
 
 class EdgeAgent:
-    def __init__(self, settings: EdgeSettings, pin_factory: Factory | None = None) -> None:
+    def __init__(self, settings: EdgeConfig, pin_factory: Factory | None = None) -> None:
         self.settings = settings
         self.outbox = Outbox(settings.outbox_path, settings.max_events)
         self.publisher = Publisher(

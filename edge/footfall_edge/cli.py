@@ -16,9 +16,9 @@ from typing import Any
 
 from gpiozero.exc import GPIOZeroError
 
-from footfall_contract.settings import ConfigError, load_settings
+from footfall_contract.config import ConfigError
 
-from .config import EdgeSettings
+from .config import EdgeConfig
 from .detection import BEAMS, Crossing, DetectorConfig, Fault, PresenceChange
 from .trace import TraceError, read_trace, replay
 
@@ -33,11 +33,13 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _load(args: argparse.Namespace) -> EdgeSettings:
-    return load_settings(EdgeSettings, args.config)
+def _load(args: argparse.Namespace) -> EdgeConfig:
+    from .settings import load_config
+
+    return load_config(args.config)
 
 
-def _pin_factory(args: argparse.Namespace, settings: EdgeSettings) -> tuple[Any, Any]:
+def _pin_factory(args: argparse.Namespace, settings: EdgeConfig) -> tuple[Any, Any]:
     """The default pin factory, or MockFactory driven by `--mock-trace`."""
     if not getattr(args, "mock_trace", None):
         return None, None
@@ -183,7 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def broker_reachable(settings: EdgeSettings, timeout_s: float = 5.0) -> bool:
+def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
     """TCP, then an MQTT CONNECT with the agent's credentials; prints what happened."""
     from footfall_contract.mqttclient import make_client
 

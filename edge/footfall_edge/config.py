@@ -1,28 +1,30 @@
-"""Edge agent settings: `edge.toml` and `FOOTFALL_*` variables (deploy/edge/edge.example.toml
-shows every field)."""
+"""The edge agent's configuration as plain dataclasses: what the running agent reads.
+
+Loading and validating it (`edge.toml`, `FOOTFALL_*` variables) is settings.py's job;
+deploy/edge/edge.example.toml shows every field."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from annotated_types import Ge, Gt, Le, MaxLen
 
-from footfall_contract.settings import FootfallSettings, MqttSettings
-from footfall_contract.topics import ID_PATTERN
+from footfall_contract.config import STRICT, MqttSettings
+from footfall_contract.topics import check_id
 
 from .detection import DetectorConfig
 
-Id = Annotated[str, StringConstraints(pattern=rf"^{ID_PATTERN}$", max_length=64)]
+Id = Annotated[str, MaxLen(64)]  # and [a-z0-9-]+, checked in __post_init__
 Pin = int | str  # BCM number (17) or any name gpiozero accepts ("GPIO17", "BOARD11")
 Level = Literal["high", "low"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class DoorSettings:
+    __pydantic_config__ = STRICT
 
-
-class DoorSettings(_Strict):
     id: Id
     outer_pin: Pin
     inner_pin: Pin
@@ -32,47 +34,64 @@ class DoorSettings(_Strict):
     """Most break-beam receivers are open collector: they need the Pi's pull-up."""
     blocked_when: Level = "high"
     """The pin level that means the beam is interrupted (open collector + pull-up: high)."""
-    debounce_ms: int | None = Field(None, ge=0, le=1000)
-    blocked_s: float | None = Field(None, gt=0)
+    debounce_ms: Annotated[int, Ge(0), Le(1000)] | None = None
+    blocked_s: Annotated[float, Gt(0)] | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.id, "door id")
 
 
-class PresenceSettings(_Strict):
+@dataclass(frozen=True)
+class PresenceSettings:
+    __pydantic_config__ = STRICT
+
     id: Id
     pin: Pin
-    hold_s: float = Field(120.0, ge=0)
+    hold_s: Annotated[float, Ge(0)] = 120.0
     pull_up: bool = False
     active_when: Level = "high"
 
-
-class DetectorSettings(_Strict):
-    debounce_ms: int = Field(20, ge=0, le=1000)
-    blocked_s: float = Field(30.0, gt=0)
-    gap_ms: int = Field(250, ge=0)
-    flap_changes: int = Field(50, ge=4)
-    flap_window_s: float = Field(5.0, gt=0)
+    def __post_init__(self) -> None:
+        check_id(self.id, "presence sensor id")
 
 
-class PublishSettings(_Strict):
-    batch_max: int = Field(500, ge=1, le=5000)
+@dataclass(frozen=True)
+class DetectorSettings:
+    __pydantic_config__ = STRICT
+
+    debounce_ms: Annotated[int, Ge(0), Le(1000)] = 20
+    blocked_s: Annotated[float, Gt(0)] = 30.0
+    gap_ms: Annotated[int, Ge(0)] = 250
+    flap_changes: Annotated[int, Ge(4)] = 50
+    flap_window_s: Annotated[float, Gt(0)] = 5.0
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    __pydantic_config__ = STRICT
+
+    batch_max: Annotated[int, Ge(1), Le(5000)] = 500
     """Events per message at most, when a backlog goes out after an outage."""
-    inflight_max: int = Field(10, ge=1, le=100)
-    health_interval_s: float = Field(30.0, gt=0)
+    inflight_max: Annotated[int, Ge(1), Le(100)] = 10
+    health_interval_s: Annotated[float, Gt(0)] = 30.0
 
 
-class EdgeSettings(FootfallSettings):
+@dataclass(frozen=True)
+class EdgeConfig:
     site: Id
     agent: Id
     state_dir: Path = Path("/var/lib/footfall-edge")
-    max_events: int = Field(2_000_000, ge=100)
+    max_events: Annotated[int, Ge(100)] = 2_000_000
     """Outbox bound: when full the oldest events are dropped, counted and reported."""
-    mqtt: MqttSettings = MqttSettings()
-    publish: PublishSettings = PublishSettings()
-    detector: DetectorSettings = DetectorSettings()
-    doors: list[DoorSettings] = Field(default_factory=list)
-    presence: list[PresenceSettings] = Field(default_factory=list)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    doors: list[DoorSettings] = field(default_factory=list)
+    presence: list[PresenceSettings] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique(self) -> Self:
+    def __post_init__(self) -> None:
+        check_id(self.site, "site")
+        check_id(self.agent, "agent")
         if not self.doors and not self.presence:
             raise ValueError("configure at least one door or presence sensor")
         ids: set[str] = set()
@@ -89,16 +108,11 @@ class EdgeSettings(FootfallSettings):
                 if key in pins:
                     raise ValueError(f"pin {pin} of {item_id!r} is already used by {pins[key]!r}")
                 pins[key] = item_id
-        return self
-
-    @model_validator(mode="after")
-    def _detectors(self) -> Self:
         for door in self.doors:
             try:
                 self.detector_config(door)
             except ValueError as exc:
                 raise ValueError(f"door {door.id!r}: {exc}") from None
-        return self
 
     def detector_config(self, door: DoorSettings) -> DetectorConfig:
         d = self.detector

@@ -16,7 +16,7 @@ from typing import Any
 from gpiozero import DigitalInputDevice
 from gpiozero.pins import Factory
 
-from .config import DoorSettings, EdgeSettings, Level, Pin, PresenceSettings
+from .config import DoorSettings, EdgeConfig, Level, Pin, PresenceSettings
 
 # (monotonic ms of the edge, active) -> None; called from the pin factory's thread.
 LevelSink = Callable[[int, bool], None]
@@ -101,7 +101,7 @@ def open_presence(
     )
 
 
-def describe_pins(settings: EdgeSettings) -> list[str]:
+def describe_pins(settings: EdgeConfig) -> list[str]:
     """What `footfall-edge check` shows the installer."""
     lines = []
     for d in settings.doors:

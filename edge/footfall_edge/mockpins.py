@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from gpiozero.pins.mock import MockFactory
 
-from .config import EdgeSettings
+from .config import EdgeConfig
 from .trace import TraceError, TraceRow
 
 
@@ -24,7 +24,7 @@ class TraceDriver:
     def __init__(
         self,
         factory: MockFactory,
-        settings: EdgeSettings,
+        settings: EdgeConfig,
         rows: Iterable[TraceRow],
         speed: float = 1.0,
     ) -> None:
@@ -50,6 +50,8 @@ class TraceDriver:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        for pin, high in self._pins.values():  # intact beams, whatever the pull-up says
+            (pin.drive_low if high else pin.drive_high)()  # type: ignore[attr-defined]
         start = time.monotonic()
         for r in self._rows:
             delay = start + r.t_ms / 1000.0 / self._speed - time.monotonic()

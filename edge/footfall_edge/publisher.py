@@ -20,8 +20,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from footfall_contract import __version__ as SOFTWARE_VERSION
+from footfall_contract.config import MqttSettings
 from footfall_contract.mqttclient import make_client
-from footfall_contract.settings import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic
 

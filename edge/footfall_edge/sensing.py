@@ -18,7 +18,7 @@ from typing import Any
 
 from gpiozero.pins import Factory
 
-from .config import EdgeSettings
+from .config import EdgeConfig
 from .detection import Crossing, DoorDetector, Fault, PresenceChange, PresenceTracker
 from .gpio import BeamInput, MotionInput, monotonic_ms, open_door, open_presence
 
@@ -49,10 +49,10 @@ class Sensing:
 
     def __init__(
         self,
-        settings: EdgeSettings,
+        settings: EdgeConfig,
         sink: Sink,
         pin_factory: Factory | None = None,
-        tick_s: float = 0.1,
+        tick_s: float = 0.25,
     ) -> None:
         self.settings = settings
         self._sink = sink

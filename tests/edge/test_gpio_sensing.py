@@ -103,7 +103,7 @@ def test_edge_time_comes_from_the_pin_not_the_callback(mock_factory: MockFactory
 def test_active_low_receiver(mock_factory: MockFactory, tmp_path: Path) -> None:
     """A receiver that pulls low when the beam is broken: blocked_when = low."""
     door = DoorSettings(id="d", outer_pin=12, inner_pin=13, blocked_when="low")
-    settings = edge_settings(tmp_path, doors=[door.model_dump()], presence=[])
+    settings = edge_settings(tmp_path, doors=[door], presence=[])
     got = Collected()
     sensing = Sensing(settings, got, mock_factory, tick_s=0.02)
     sensing.start()

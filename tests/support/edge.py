@@ -8,12 +8,13 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
-from footfall_edge.config import EdgeSettings
+from footfall_edge.config import EdgeConfig
+from footfall_edge.settings import load_config_here
 
 DOORS = [("door-a", 17, 27), ("door-b", 5, 6)]
 
 
-def edge_settings(tmp_path: Path, port: int = 1, **overrides: Any) -> EdgeSettings:
+def edge_settings(tmp_path: Path, port: int = 1, **overrides: Any) -> EdgeConfig:
     base: dict[str, Any] = {
         "site": "test-site",
         "agent": "pi-1",
@@ -30,10 +31,10 @@ def edge_settings(tmp_path: Path, port: int = 1, **overrides: Any) -> EdgeSettin
         "presence": [{"id": "room-1", "pin": 22, "hold_s": 0.3}],
     }
     base.update(overrides)
-    return EdgeSettings(**base)
+    return load_config_here(None, **base)
 
 
-def edge_toml(settings: EdgeSettings) -> str:
+def edge_toml(settings: EdgeConfig) -> str:
     """The same settings as a TOML file, for running the agent as a process."""
     m = settings.mqtt
     lines = [
@@ -62,7 +63,7 @@ def edge_toml(settings: EdgeSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def clear_beams(factory: MockFactory, settings: EdgeSettings) -> None:
+def clear_beams(factory: MockFactory, settings: EdgeConfig) -> None:
     """Beams intact: the receivers pull the (pulled-up) pins low."""
     for d in settings.doors:
         factory.pin(d.outer_pin).drive_low()
