@@ -62,6 +62,7 @@ def test_events_arrive_in_the_contract_format(
     finally:
         agent.stop()
 
+    rec.wait_until(lambda: b'"offline"' in rec.on("/status")[-1].payload)
     status = [Status.model_validate_json(m.payload) for m in rec.on("/status")]
     assert status[0].state == "online" and status[-1].state == "offline"
     assert all(m.qos == 1 for m in rec.on("/status"))
