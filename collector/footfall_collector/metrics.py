@@ -46,3 +46,18 @@ class Metrics:
             "footfall_zone_occupancy", "People in the zone now", ["zone"], registry=r
         )
         self.agents_online = Gauge("footfall_agents_online", "Agents seen online", registry=r)
+        self._children: dict[tuple[str, str], Counter] = {}
+
+    def message_count(self, kind: str) -> Counter:
+        """The labelled child, looked up once: `labels()` costs more than `inc()`."""
+        return self._child("messages", kind)
+
+    def event_count(self, kind: str) -> Counter:
+        return self._child("events", kind)
+
+    def _child(self, metric: str, kind: str) -> Counter:
+        key = (metric, kind)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = getattr(self, metric).labels(kind)
+        return child

@@ -105,8 +105,9 @@ class Collector:
             ),
         )
         self.metrics = Metrics()
+        self.metrics.unacked.set_function(lambda: self._unacked)
         self.engine = OccupancyEngine(site)
-        self._lock = threading.RLock()  # engine, seen keys, agents, dirty zones
+        self._lock = threading.Lock()  # engine, seen keys, agents, dirty zones
         self._seen: set[tuple[str, int]] = set()
         self._dirty: set[str] = set()  # zones to publish on MQTT
         self._pending_occupancy: dict[tuple[str, int], ZoneState] = {}  # (zone, ms) -> state
@@ -114,7 +115,8 @@ class Collector:
         self._agents: dict[str, _Agent] = {}
         self._last_reset_ms = 0
         self._next_reset_ms = 0
-        self._queue: queue.Queue[_Work] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+        self._unacked = 0  # messages received, not yet written and acknowledged
         self._generation = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -257,13 +259,15 @@ class Collector:
         now = self.clock.now_ms()
         out = self.ingest.handle(msg.topic, bytes(msg.payload), now)
         m = self.metrics
-        m.messages.labels(out.kind or "unknown").inc()
+        kind = out.kind or "unknown"
+        m.message_count(kind).inc()
         if out.events:
-            m.events.labels(out.kind or "unknown").inc(out.events)
+            m.event_count(kind).inc(out.events)
         points = list(out.points)
         with self._lock:
             points += self._apply(out, now)
             generation = self._generation
+            self._unacked += 1
         for r in out.rejections:
             m.rejected.labels(r.reason).inc()
             self._log_limited(
@@ -271,7 +275,6 @@ class Collector:
             )
             points.append(rejection_point(self.site.site, r, self._unique_ns(now)))
         self._queue.put(_Work([p.line() for p in points], (generation, msg.mid, msg.qos)))
-        m.unacked.inc()
 
     def _apply(self, out: Outcome, now: int) -> list[Point]:
         """Occupancy and agent state from one message (under the lock)."""
@@ -417,13 +420,11 @@ class Collector:
                 break
         self.metrics.write_seconds.observe(time.monotonic() - started)
         self.metrics.batch_points.observe(len(lines))
+        acks = [w.ack for w in batch if w.ack is not None]
         with self._lock:
             generation = self._generation
-        for w in batch:
-            if w.ack is None:
-                continue
-            self.metrics.unacked.dec()
-            gen, mid, qos = w.ack
+            self._unacked -= len(acks)
+        for gen, mid, qos in acks:
             if gen == generation and qos > 0:
                 self.client.ack(mid, qos)
 
@@ -515,6 +516,10 @@ class Collector:
                 }
                 for s in self.engine.states()
             }
+
+    @property
+    def unacked(self) -> int:
+        return self._unacked
 
     @property
     def healthy(self) -> bool:

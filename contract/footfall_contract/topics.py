@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 PREFIX: Final = "footfall/v1"
@@ -40,8 +41,10 @@ class AgentTopic:
     kind: AgentKind
 
 
+@lru_cache(maxsize=1024)
 def parse_agent_topic(topic: str) -> AgentTopic:
-    """Split an agent topic; ValueError says what is wrong with it."""
+    """Split an agent topic; ValueError says what is wrong with it. Cached: each agent
+    uses a handful of topics."""
     parts = topic.split("/")
     if len(parts) != 6 or "/".join(parts[:2]) != PREFIX or parts[3] != "agent":
         raise ValueError(f"not a {PREFIX}/<site>/agent/<agent>/<kind> topic: {topic!r}")

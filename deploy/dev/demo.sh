@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: local Mosquitto and InfluxDB, and a simulated Raspberry Pi agent counting two
-# library doors and a study room (real agent code, gpiozero MockFactory pins driven by
-# simulated visitors in real time). Shows every MQTT message; Ctrl-C stops what it started.
+# The demo: local Mosquitto and InfluxDB, the collector for the Iso Omena site, and a
+# simulated Raspberry Pi agent counting two library doors and a study room (real agent
+# code, gpiozero MockFactory pins driven by simulated visitors in real time). Shows the
+# crossings and the live occupancy as they happen; Ctrl-C stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deploy/dev/setup.sh
@@ -38,30 +39,40 @@ hold_s = 10
 TOML
 if [ ! -f "$demo/trace.csv" ]; then
   .venv/bin/footfall-edge simulate --doors library-main,library-mall --minutes 60 \
-    --profile tailgating --seed 1 -o "$demo/trace.csv" > "$demo/truth.json"
+    --profile tailgating --p-out 0.35 --seed 1 -o "$demo/trace.csv" > "$demo/truth.json"
 fi
 
+FOOTFALL_MQTT__HOST=127.0.0.1 FOOTFALL_MQTT__PORT=18830 \
+FOOTFALL_INFLUX__URL=http://127.0.0.1:18086 FOOTFALL_HTTP__PORT=18108 \
+  .venv/bin/footfall-collector run --site deploy/sites/iso-omena.yaml 2> "$demo/collector.log" &
+collector=$!
 .venv/bin/footfall-edge run --config "$demo/edge.toml" --mock-trace "$demo/trace.csv" \
   2> "$demo/agent.log" &
 agent=$!
 cleanup() {
   trap - INT TERM EXIT
   echo
-  echo "demo: stopping the agent (pid $agent) and the local services"
-  kill -TERM "$agent" 2>/dev/null || true
-  wait "$agent" 2>/dev/null || true
+  echo "demo: stopping the agent (pid $agent), the collector (pid $collector) and the local services"
+  kill -TERM "$agent" "$collector" 2>/dev/null || true
+  wait "$agent" "$collector" 2>/dev/null || true
   deploy/dev/services.sh stop
 }
 trap cleanup INT TERM EXIT
 
 cat <<TEXT
 
-demo: a simulated agent 'demo-pi' is counting doors library-main and library-mall.
-      The MQTT messages follow (crossings as visitors pass, health every 30 s).
-      Broker: 127.0.0.1:18830, agent log: $demo/agent.log. Ctrl-C stops everything.
+demo: a simulated agent 'demo-pi' counts visitors at library-main and library-mall;
+      the collector writes to InfluxDB and keeps each zone's occupancy.
+      Crossings and occupancy follow as they happen.
+      MQTT      127.0.0.1:18830   (mosquitto_sub -p 18830 -v -t 'footfall/v1/#')
+      InfluxDB  http://127.0.0.1:18086, database footfall
+      collector http://127.0.0.1:18108/healthz  /metrics  /occupancy
+      logs      $demo/agent.log, $demo/collector.log
+      Ctrl-C stops everything.
 
 TEXT
-mosquitto_sub -h 127.0.0.1 -p 18830 -v -t 'footfall/v1/#' &
+mosquitto_sub -h 127.0.0.1 -p 18830 -v -t 'footfall/v1/+/agent/+/crossing' \
+  -t 'footfall/v1/+/zone/library/occupancy' -t 'footfall/v1/+/zone/centre/occupancy' &
 sub=$!
 wait "$agent" || true
 kill "$sub" 2>/dev/null || true

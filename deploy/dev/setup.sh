@@ -27,8 +27,13 @@ fi
 stamp=.venv/.footfall-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing the project with every extra into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[all]'
+  mkdir -p var
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[all]'; } > var/setup-pip.log 2>&1; then
+    cat var/setup-pip.log
+    echo "setup: pip install failed (log above, also in var/setup-pip.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 echo "setup: ready (.venv, mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), $(influxd version 2>/dev/null | awk '{print $1, $2}'))"

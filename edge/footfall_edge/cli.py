@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -102,7 +103,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .trace import write_trace
 
     doors = [d.strip() for d in args.doors.split(",") if d.strip()]
-    rows, truth = simulate(doors, args.minutes * 60.0, PROFILES[args.profile], seed=args.seed)
+    profile = dataclasses.replace(PROFILES[args.profile], p_out=args.p_out)
+    rows, truth = simulate(doors, args.minutes * 60.0, profile, seed=args.seed)
     with open(args.output, "w", newline="", encoding="utf-8") as fh:
         write_trace(rows, fh)
     json.dump({"doors": truth.doors, "rows": len(rows)}, sys.stdout)
@@ -275,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, default=60.0)
     s.add_argument("--profile", choices=["separable", "tailgating", "dense"], default="separable")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--p-out", type=float, default=0.5, help="share of bodies walking out")
     s.add_argument("-o", "--output", type=Path, required=True)
     s.set_defaults(func=cmd_simulate)
     return p
