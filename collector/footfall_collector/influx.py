@@ -170,7 +170,9 @@ class InfluxV2(InfluxV1):
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]
             )
         except ApiException as exc:
-            if exc.status is not None and (exc.status >= 500 or exc.status in (401, 403, 404, 429)):
+            # status 0 or None: influxdb-client's way of saying the request never got an
+            # answer (TLS error, reset connection)
+            if not exc.status or exc.status >= 500 or exc.status in (401, 403, 404, 408, 429):
                 raise RetryableWriteError(f"InfluxDB answered {exc.status}: {exc.reason}") from None
             raise PermanentWriteError(
                 f"InfluxDB refused points ({exc.status}): {exc.body}"

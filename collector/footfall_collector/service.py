@@ -36,7 +36,7 @@ from footfall_contract.topics import agent_subscription, zone_occupancy_topic
 
 from .config import CollectorSettings
 from .influx import Influx, PermanentWriteError, RetryableWriteError, connect
-from .ingest import Ingest, Limits, Outcome, rejection_point
+from .ingest import CrossingSeen, Ingest, Limits, Outcome, rejection_point
 from .metrics import Metrics
 from .occupancy import OccupancyEngine, ZoneState
 from .points import Point
@@ -110,6 +110,7 @@ class Collector:
         self._lock = threading.Lock()  # engine, seen keys, agents, dirty zones
         self._seen: set[tuple[str, int]] = set()
         self._dirty: set[str] = set()  # zones to publish on MQTT
+        self._held: list[CrossingSeen] = []
         self._pending_occupancy: dict[tuple[str, int], ZoneState] = {}  # (zone, ms) -> state
         self._drift_written: dict[str, int] = {}
         self._agents: dict[str, _Agent] = {}
@@ -281,14 +282,7 @@ class Collector:
         points: list[Point] = []
         changed: set[str] = set()
         for c in out.crossings:
-            if c.key in self._seen:
-                self.metrics.duplicates.inc()
-                continue
-            if c.ts_ms < self._last_reset_ms:
-                self.metrics.late.inc()  # history only: it belongs before the last reset
-                continue
-            self._seen.add(c.key)
-            changed.update(self.engine.apply(c.door, c.dir))
+            changed |= self._apply_crossing(c)
         if changed:
             self._dirty |= changed
             for z in changed:
@@ -316,6 +310,20 @@ class Collector:
                     points.append(self._agent_point(agent, True, "active", now))
                 self._agents[agent] = _Agent(True, now, known.epoch if known else "")
         return points
+
+    def _apply_crossing(self, c: CrossingSeen) -> set[str]:
+        """One crossing into live occupancy, once (under the lock); the zones changed."""
+        if c.key in self._seen:
+            self.metrics.duplicates.inc()
+            return set()
+        if c.ts_ms < self._last_reset_ms:
+            self.metrics.late.inc()  # history only: it belongs before the last reset
+            return set()
+        if c.ts_ms >= self._next_reset_ms:
+            self._held.append(c)  # after the coming reset: counted once it is done
+            return set()
+        self._seen.add(c.key)
+        return set(self.engine.apply(c.door, c.dir))
 
     def _agent_point(
         self, agent: str, online: bool, reason: str, now: int, epoch: str = "", sw: str = ""
@@ -395,38 +403,51 @@ class Collector:
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[_Work]) -> None:
-        lines = [line for w in batch for line in w.lines]
+        with self._lock:
+            generation = self._generation
+        # Work of an earlier connection: the broker delivers those messages again, so
+        # writing them now would only pile up copies while InfluxDB is away.
+        current = [w for w in batch if w.ack is None or w.ack[0] == generation]
+        stale = len(batch) - len(current)
+        lines = [line for w in current for line in w.lines]
         lines += self._take_pending_occupancy()
         started = time.monotonic()
+        if not self._write_lines(lines):
+            return  # shutting down with InfluxDB away: the broker keeps the messages
+        self.metrics.write_seconds.observe(time.monotonic() - started)
+        self.metrics.batch_points.observe(len(lines))
+        acks = [w.ack for w in current if w.ack is not None]
+        with self._lock:
+            self._unacked -= len(acks) + stale
+            if self._generation == generation:  # an ack must not reach the next connection
+                for _, mid, qos in acks:
+                    if qos > 0:
+                        self.client.ack(mid, qos)
+
+    def _write_lines(self, lines: list[str]) -> bool:
+        """Write, retrying while InfluxDB is away; a batch it refuses is split until the
+        refused points are found, so one bad point cannot take good ones with it."""
         delay = 0.2
         while True:
             try:
                 self.influx.write(lines)
                 self._set_influx(True)
-                break
+                return True
             except RetryableWriteError as exc:
                 self._set_influx(False)
                 self.metrics.write_errors.labels("retryable").inc()
                 if self._stop.is_set() and not self.mqtt_connected:
-                    return  # shutting down: unacknowledged, the broker keeps them
+                    return False
                 self._log_limited("write-retry", f"InfluxDB write failed, retrying: {exc}")
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
             except PermanentWriteError as exc:
-                # InfluxDB 1.x writes the good points of a batch and names the bad ones;
-                # what it refused cannot be fixed by retrying.
                 self.metrics.write_errors.labels("permanent").inc()
-                log.error("InfluxDB refused part of a batch of %d points: %s", len(lines), exc)
-                break
-        self.metrics.write_seconds.observe(time.monotonic() - started)
-        self.metrics.batch_points.observe(len(lines))
-        acks = [w.ack for w in batch if w.ack is not None]
-        with self._lock:
-            generation = self._generation
-            self._unacked -= len(acks)
-        for gen, mid, qos in acks:
-            if gen == generation and qos > 0:
-                self.client.ack(mid, qos)
+                if len(lines) == 1:
+                    log.error("InfluxDB refused a point, dropped: %s (%s)", lines[0][:300], exc)
+                    return True
+                half = len(lines) // 2
+                return self._write_lines(lines[:half]) and self._write_lines(lines[half:])
 
     def _set_influx(self, ok: bool) -> None:
         if ok != self.influx_ok:
@@ -499,6 +520,9 @@ class Collector:
             )
             for z, c in before.items()
         ]
+        held, self._held = self._held, []
+        for c in held:
+            self._apply_crossing(c)
         points += self._occupancy_points({z.id for z in self.site.zones}, now)
         self._dirty.update(z.id for z in self.site.zones)
         return points

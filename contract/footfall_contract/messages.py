@@ -59,7 +59,7 @@ class PresenceEvent(_Event):
 
 
 class FaultEvent(_Event):
-    source: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:-]{1,128}$")]
     fault: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=64)]
     active: StrictBool
 

@@ -88,7 +88,10 @@ class Outbox:
                 ("created", str(int(time.time()))),
             ):
                 db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
-        db.execute("PRAGMA quick_check").fetchone()
+        check = db.execute("PRAGMA quick_check").fetchone()
+        if not check or check[0] != "ok":
+            db.close()
+            raise sqlite3.DatabaseError(f"quick_check: {check[0] if check else 'no answer'}")
         return db
 
     def _meta(self, key: str) -> str:

@@ -137,6 +137,9 @@ class Publisher:
         client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
         with self._cond:
             self._connected = True
+            # paho sends what was in flight again now: its clock starts over.
+            now = time.monotonic()
+            self._inflight = {mid: (now, seqs) for mid, (_, seqs) in self._inflight.items()}
             self._cond.notify_all()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -154,7 +157,10 @@ class Publisher:
                 self._early_acks[mid] = time.monotonic()
             self._cond.notify_all()
         if entry is not None:
-            self.outbox.ack(entry[1])
+            try:
+                self.outbox.ack(entry[1])
+            except Exception:  # an exception here would end paho's network thread
+                log.exception("could not delete acknowledged events; they will be sent again")
 
     # -- sender thread ---------------------------------------------------------------
 
@@ -167,10 +173,13 @@ class Publisher:
                 self._cond.wait(timeout=0.5)
                 connected = self._connected
                 room = self.inflight_max - len(self._inflight)
+                now = time.monotonic()
                 stuck = connected and any(
-                    time.monotonic() - sent > STUCK_INFLIGHT_S
-                    for sent, _ in self._inflight.values()
+                    now - sent > STUCK_INFLIGHT_S for sent, _ in self._inflight.values()
                 )
+                for mid, at in list(self._early_acks.items()):
+                    if now - at > 10.0:  # acks of messages not tracked (status, health)
+                        del self._early_acks[mid]
             if not connected:
                 continue
             try:
@@ -215,9 +224,6 @@ class Publisher:
             self._cursor = batch[-1].seq
             self.published_messages += 1
             now = time.monotonic()
-            for mid, at in list(self._early_acks.items()):
-                if now - at > 10.0:  # acks of messages we no longer track (status, resends)
-                    del self._early_acks[mid]
             acked = self._early_acks.pop(info.mid, None) is not None
             if not acked:
                 self._inflight[info.mid] = (now, seqs)

@@ -46,6 +46,7 @@ def wall_clock_ms(mono_ms: int) -> int:
 
 class Sensing:
     LATE_MS = 100
+    MAX_UNSAVED = 100_000
 
     def __init__(
         self,
@@ -66,6 +67,8 @@ class Sensing:
         self._devices: list[BeamInput | MotionInput] = []
         self._thread: threading.Thread | None = None
         self.raw_levels: dict[str, bool] = {}
+        self._unsaved: list[Stamped] = []
+        self.lost = 0
 
     def start(self) -> None:
         start = monotonic_ms()
@@ -109,6 +112,7 @@ class Sensing:
             except queue.Empty:
                 item = ()
             if item is None:
+                self._save()
                 return
             found: list[Detected] = []
             try:
@@ -131,9 +135,27 @@ class Sensing:
                 for room in self.rooms.values():
                     found += room.advance(now)
                 if found:
-                    self._sink([Stamped(wall_clock_ms(e.t_ms), e) for e in found])
+                    self._unsaved += [Stamped(wall_clock_ms(e.t_ms), e) for e in found]
             except Exception:  # keep counting whatever one bad reading did
                 log.exception("sensing loop error")
+            self._save()
+
+    def _save(self) -> None:
+        """Hand events to the sink; keep them and try again while it fails (disk full,
+        I/O error), up to a bound, so that a passing storage fault loses nothing."""
+        if not self._unsaved:
+            return
+        try:
+            self._sink(self._unsaved)
+        except Exception:
+            if len(self._unsaved) > self.MAX_UNSAVED:
+                lost = len(self._unsaved) - self.MAX_UNSAVED
+                del self._unsaved[:lost]
+                self.lost += lost
+                log.error("storage keeps failing: %d events lost", self.lost)
+            log.exception("could not store %d events; retrying", len(self._unsaved))
+            return
+        self._unsaved = []
 
     def _apply(self, item: tuple[Any, ...]) -> list[Detected]:
         if item[0] == "beam":

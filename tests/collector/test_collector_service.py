@@ -324,6 +324,11 @@ def test_daily_reset_at_local_time(mosquitto: Mosquitto, influx: Influx) -> None
             crossing_batch("e", [(1, "library-mall", "in"), (2, "library-mall", "in")], before),
         )
         wait_for(lambda: collector.occupancy()["library"]["count"] == 2)
+        # An agent clock a little ahead: stamped after the coming reset, so it must count
+        # for the new day, not vanish in the reset.
+        pub.send(f"{A1}/crossing", crossing_batch("e", [(5, "kela-door", "in")], before + 90_000))
+        time.sleep(0.5)
+        assert collector.occupancy()["kela"]["count"] == 0
         clock.set(before + 61_000)  # 03:00:01 local
         wait_for(lambda: collector.occupancy()["library"]["count"] == 0, 10, "reset")
         wait_for(lambda: len(q.rows('SELECT * FROM "occupancy_reset"')) == 4)
@@ -339,9 +344,10 @@ def test_daily_reset_at_local_time(mosquitto: Mosquitto, influx: Influx) -> None
         pub.send(
             f"{A1}/crossing", crossing_batch("e", [(4, "library-mall", "in")], before + 62_000)
         )
-        wait_for(lambda: sum(q.crossing_counts().values()) == 4)
+        wait_for(lambda: sum(q.crossing_counts().values()) == 5)
         time.sleep(0.3)
         assert collector.occupancy()["library"]["count"] == 1
+        assert collector.occupancy()["kela"]["count"] == 1  # the one held over the reset
     finally:
         pub.close()
         collector.stop()
@@ -358,3 +364,40 @@ def test_bad_site_file_stops_with_file_line_and_reason(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert f"{site}:" in proc.stderr and "'kelaa' does not exist" in proc.stderr
+
+
+def test_a_point_influx_refuses_does_not_take_the_batch_with_it(
+    mosquitto: Mosquitto, influx: Influx
+) -> None:
+    """A field type conflict (HTTP 400) on one point: that point is dropped and counted,
+    the crossings in the same batch are written, and every message is acknowledged."""
+    q = InfluxQuery(influx.url)
+    http = urllib3.PoolManager()
+    http.request("POST", f"{influx.url}/query", fields={"q": "CREATE DATABASE footfall"})
+    # A string where the collector writes a float, in the shard of today.
+    conflict = f'agent_health,agent=pi-1,site=test-site uptime_s="text" {time.time_ns()}'
+    r = http.request("POST", f"{influx.url}/write?db=footfall", body=conflict.encode())
+    assert r.status == 204
+    collector = Collector(
+        collector_settings(mosquitto.port, influx.url, flush_interval_s=0.5), small_site()
+    )
+    collector.start()
+    assert collector.ready.wait(10)
+    pub = Publisher(mosquitto.port)
+    sent: list[tuple[str, str]] = []
+    try:
+        health = {
+            "epoch": "e",
+            "ts": format_ts(now_ms()),
+            "uptime_s": 5.5,
+            "queue_depth": 0,
+            "totals": {},
+        }
+        pub.send(f"{A1}/health", json.dumps(health))
+        stream(pub, 0, 10, sent)
+        wait_for(lambda: q.crossing_counts() == dict(Counter(sent)), what="crossings written")
+        wait_for(lambda: collector.unacked == 0, what="everything acknowledged")
+        assert collector.metrics.write_errors.labels("permanent")._value.get() >= 1
+    finally:
+        pub.close()
+        collector.stop()

@@ -61,6 +61,25 @@ def crossing(**over: object) -> bytes:
         ("footfall/v1/other-site/agent/pi-1/crossing", crossing(), "wrong_site", "'other-site'"),
         (f"{T}/teleport", crossing(), "bad_topic", "unknown message kind"),
         (f"{T}/crossing", b" " * (256 * 1024 + 1), "too_large", "bytes >"),
+        (
+            f"{T}/fault",
+            json.dumps(
+                {
+                    "epoch": "e",
+                    "events": [
+                        {
+                            "seq": 1,
+                            "ts": TS,
+                            "source": "door\nx=1",
+                            "fault": "beam_blocked",
+                            "active": True,
+                        }
+                    ],
+                }
+            ).encode(),
+            "schema",
+            "events.0.source",
+        ),
     ],
 )
 def test_rejections_name_the_reason(topic: str, payload: bytes, reason: str, detail: str) -> None:

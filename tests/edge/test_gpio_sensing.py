@@ -140,3 +140,28 @@ def test_beam_blocked_at_start_raises_the_fault(mock_factory: MockFactory, tmp_p
         assert got.of(Fault)[1].active is False
     finally:
         sensing.stop()
+
+
+def test_events_survive_a_storage_fault(mock_factory: MockFactory, tmp_path: Path) -> None:
+    """The outbox failing for a while (disk full, I/O error) loses no event."""
+    settings = edge_settings(tmp_path)
+    got = Collected()
+    failures = [2]
+
+    def flaky(events: list[Stamped]) -> None:
+        if failures[0] > 0:
+            failures[0] -= 1
+            raise OSError("disk full")
+        got(events)
+
+    sensing = Sensing(settings, flaky, mock_factory, tick_s=0.02)
+    sensing.start()
+    clear_beams(mock_factory, settings)
+    try:
+        _, ao, ai = DOORS[0]
+        for _ in range(3):
+            walk(mock_factory, ao, ai, "in")
+        got.wait(lambda: len(got.of(Crossing)) == 3)
+        assert failures[0] == 0 and sensing.lost == 0
+    finally:
+        sensing.stop()
