@@ -54,7 +54,7 @@ def main() -> None:
             broker.port,
             doors=[{"id": d, "outer_pin": o, "inner_pin": i} for d, o, i in DOORS],
             presence=[{"id": "room-1", "pin": 22, "hold_s": 120}, {"id": "room-2", "pin": 23}],
-            publish={"health_interval_s": 30},
+            publish={"health_interval_s": 30, "wait_for_clock_s": 0},
         )
         config = work / "edge.toml"
         config.write_text(edge_toml(settings))

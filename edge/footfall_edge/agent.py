@@ -13,8 +13,10 @@ from gpiozero.pins import Factory
 from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.timefmt import format_ts
 
+from .clock import boot_id, clock_synchronized
 from .config import EdgeConfig
 from .detection import Crossing, Fault, PresenceChange
+from .gpio import monotonic_ms
 from .outbox import NewEvent, Outbox
 from .publisher import Publisher, now_ms
 from .sensing import Sensing, Stamped
@@ -24,15 +26,18 @@ log = logging.getLogger(__name__)
 CPU_TEMP = Path("/sys/class/thermal/thermal_zone0/temp")
 
 
-def to_new_event(s: Stamped) -> NewEvent:
+def to_new_event(s: Stamped, clock_ok: bool = True) -> NewEvent:
+    """The wire form; with the monotonic time too when the wall clock is not trusted."""
     ts = format_ts(s.wall_ms)
     e = s.event
+    mono = None if clock_ok else e.t_ms
     if isinstance(e, Crossing):
-        return NewEvent("crossing", {"ts": ts, "door": e.door, "dir": e.dir})
+        return NewEvent("crossing", {"ts": ts, "door": e.door, "dir": e.dir}, mono)
     if isinstance(e, PresenceChange):
-        return NewEvent("presence", {"ts": ts, "sensor": e.sensor, "occupied": e.occupied})
+        return NewEvent("presence", {"ts": ts, "sensor": e.sensor, "occupied": e.occupied}, mono)
     assert isinstance(e, Fault)
-    return NewEvent("fault", {"ts": ts, "source": e.source, "fault": e.fault, "active": e.active})
+    body = {"ts": ts, "source": e.source, "fault": e.fault, "active": e.active}
+    return NewEvent("fault", body, mono)
 
 
 def cpu_temperature_c() -> float | None:
@@ -58,11 +63,37 @@ class EdgeAgent:
         )
         self.sensing = Sensing(settings, self._store, pin_factory)
         self._started = time.monotonic()
+        self._provisional = self.outbox.provisional(boot_id()) > 0
+        self._clock_warned = False
+        self.publisher.ready_to_send = self._times_ready
         self._stopped = threading.Event()
 
     def _store(self, events: list[Stamped]) -> None:
-        self.outbox.append([to_new_event(s) for s in events])
+        clock_ok = clock_synchronized() is not False
+        self.outbox.append([to_new_event(s, clock_ok) for s in events], boot_id())
+        if not clock_ok:
+            self._provisional = True
         self.publisher.wake()
+
+    def _times_ready(self) -> bool:
+        """Whether events may go out: not while this boot's events carry times from a
+        clock NTP has not set yet, for up to `wait_for_clock_s` after start."""
+        if not self._provisional:
+            return True
+        if clock_synchronized() is not False:
+            fixed = self.outbox.fix_times(boot_id(), now_ms(), monotonic_ms())
+            log.info("clock synchronized: corrected the times of %d events", fixed)
+            self._provisional = False
+            return True
+        if time.monotonic() - self._started < self.settings.publish.wait_for_clock_s:
+            return False
+        if not self._clock_warned:
+            self._clock_warned = True
+            log.warning(
+                "clock not synchronized %.0f s after start; sending events with the times it gives",
+                self.settings.publish.wait_for_clock_s,
+            )
+        return True
 
     def health(self) -> dict[str, Any]:
         totals = self.outbox.totals()
@@ -77,6 +108,7 @@ class EdgeAgent:
             "dropped": self.outbox.dropped,
             "inflight": self.publisher.inflight,
             "next_seq": self.outbox.next_seq,
+            "clock_synced": clock_synchronized(),
             "faults": [
                 f"{door}/{fault}"
                 for door, det in self.sensing.doors.items()

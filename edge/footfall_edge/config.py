@@ -74,6 +74,9 @@ class PublishSettings:
     """Events per message at most, when a backlog goes out after an outage."""
     inflight_max: Annotated[int, Ge(1), Le(100)] = 10
     health_interval_s: Annotated[float, Gt(0)] = 30.0
+    wait_for_clock_s: Annotated[float, Ge(0)] = 300.0
+    """After start, hold events stamped before the clock was synchronized (NTP) this
+    long, so that their times can be corrected first; 0 = never hold."""
 
 
 @dataclass(frozen=True)

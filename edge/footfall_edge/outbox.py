@@ -20,13 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from footfall_contract.timefmt import format_ts
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["crossing", "presence", "fault"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL,
+    boot TEXT, mono INTEGER  -- set while `ts` waits for the clock to be synchronized
+);
 CREATE TABLE IF NOT EXISTS totals (
     door TEXT NOT NULL, dir TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (door, dir)
 );
@@ -37,6 +42,7 @@ CREATE TABLE IF NOT EXISTS totals (
 class NewEvent:
     kind: Kind
     body: dict[str, Any]  # the event's fields except seq, as they go on the wire
+    mono_ms: int | None = None  # set when `ts` was taken from a clock not yet synchronized
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class StoredEvent:
     seq: int
     kind: Kind
     body: dict[str, Any]
+    provisional: bool = False  # its ts came from a clock not yet synchronized
 
     def wire(self) -> dict[str, Any]:
         return {"seq": self.seq, **self.body}
@@ -79,6 +86,10 @@ class Outbox:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a committed event survives a power cut
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+        for column, kind in (("boot", "TEXT"), ("mono", "INTEGER")):
+            if column not in columns:  # a store made by 0.1.0 before these columns
+                db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
         with db:
             db.execute("BEGIN IMMEDIATE")
             for key, value in (
@@ -100,20 +111,33 @@ class Outbox:
 
     # -- writing ---------------------------------------------------------------------
 
-    def append(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
-        """Number and commit events in one transaction; drops the oldest when full."""
+    def append(self, events: Sequence[NewEvent], boot: str = "") -> list[StoredEvent]:
+        """Number and commit events in one transaction; drops the oldest when full.
+        `boot` identifies the boot whose monotonic clock `mono_ms` refers to."""
         if not events:
             return []
         with self._lock:
             first = self._next_seq
-            stored = [StoredEvent(first + i, e.kind, e.body) for i, e in enumerate(events)]
+            stored = [
+                StoredEvent(first + i, e.kind, e.body, e.mono_ms is not None)
+                for i, e in enumerate(events)
+            ]
             overflow = max(0, self._depth + len(stored) - self.max_events)
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany(
-                    "INSERT INTO events (seq, kind, body) VALUES (?, ?, ?)",
-                    [(s.seq, s.kind, json.dumps(s.body, separators=(",", ":"))) for s in stored],
+                    "INSERT INTO events (seq, kind, body, boot, mono) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (
+                            s.seq,
+                            s.kind,
+                            json.dumps(s.body, separators=(",", ":")),
+                            boot if e.mono_ms is not None else None,
+                            e.mono_ms,
+                        )
+                        for s, e in zip(stored, events, strict=True)
+                    ],
                 )
                 for s in stored:
                     if s.kind == "crossing":
@@ -182,10 +206,41 @@ class Outbox:
         """Unacknowledged events in seq order, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, kind, body, mono IS NOT NULL FROM events WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
-        return [StoredEvent(seq, kind, json.loads(body)) for seq, kind, body in rows]
+        return [StoredEvent(seq, kind, json.loads(body), bool(p)) for seq, kind, body, p in rows]
+
+    def provisional(self, boot: str) -> int:
+        """Events of this boot whose times wait for the clock."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM events WHERE mono IS NOT NULL AND boot = ?", (boot,)
+            ).fetchone()
+        return int(row[0])
+
+    def fix_times(self, boot: str, wall_ms: int, mono_ms: int) -> int:
+        """The clock is synchronized now: re-stamp this boot's provisional events from
+        their monotonic times. Events of an earlier boot keep the time they have."""
+        with self._lock:
+            db = self._db
+            rows = db.execute(
+                "SELECT seq, body, mono FROM events WHERE mono IS NOT NULL AND boot = ?", (boot,)
+            ).fetchall()
+            updates = []
+            for seq, body, mono in rows:
+                event = json.loads(body)
+                event["ts"] = format_ts(wall_ms - (mono_ms - mono))
+                updates.append((json.dumps(event, separators=(",", ":")), seq))
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("UPDATE events SET body = ?, mono = NULL WHERE seq = ?", updates)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return len(updates)
 
     @property
     def depth(self) -> int:

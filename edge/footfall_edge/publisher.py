@@ -63,6 +63,7 @@ class Publisher:
         self._running = False
         self._thread: threading.Thread | None = None
         self.published_messages = 0
+        self.ready_to_send: Callable[[], bool] = lambda: True
         self.client = make_client(mqtt_settings, f"footfall-{site}-{agent}")
         self.client.will_set(self._topic("status"), self._status("offline"), qos=1, retain=True)
         self.client.on_connect = self._on_connect
@@ -185,7 +186,7 @@ class Publisher:
             try:
                 if stuck:
                     self._resend_all()
-                if room > 0:
+                if room > 0 and self.ready_to_send():
                     self._send(room)
                 if self._health and time.monotonic() >= next_health:
                     next_health = time.monotonic() + self._health_interval

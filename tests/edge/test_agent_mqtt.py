@@ -17,6 +17,7 @@ from gpiozero.pins.mock import MockFactory
 from footfall_contract.messages import CrossingBatch, Health, PresenceBatch, Status
 from footfall_contract.timefmt import parse_ts
 from footfall_edge.agent import EdgeAgent
+from footfall_edge.clock import boot_id
 from footfall_edge.simulation.doorway import DoorwayProfile, simulate
 from footfall_edge.trace import write_trace
 from tests.support.edge import DOORS, clear_beams, edge_settings, edge_toml, walk
@@ -229,3 +230,45 @@ def test_last_will_says_offline_when_the_agent_dies(mosquitto: Mosquitto, tmp_pa
     late.wait_until(lambda: len(late.on("/status")) == 1)
     assert late.on("/status")[0].retain and late.on("/status")[0].json()["state"] == "offline"
     late.close()
+
+
+def test_events_stamped_before_ntp_are_corrected_before_they_go_out(
+    mosquitto: Mosquitto,
+    mock_factory: MockFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Pi boots after a power cut with its clock an hour behind: crossings are held
+    until the clock is synchronized, then sent with their times corrected."""
+    import footfall_edge.agent as agent_module
+    import footfall_edge.sensing as sensing_module
+
+    synced = [False]
+    monkeypatch.setattr(agent_module, "clock_synchronized", lambda: synced[0])
+    real = sensing_module.wall_clock_ms
+    monkeypatch.setattr(
+        sensing_module, "wall_clock_ms", lambda mono: real(mono) - (0 if synced[0] else 3_600_000)
+    )
+    settings = edge_settings(
+        tmp_path, mosquitto.port, publish={"health_interval_s": 30, "wait_for_clock_s": 60}
+    )
+    rec = Recorder(mosquitto.port, f"{PREFIX}/crossing")
+    agent = EdgeAgent(settings, pin_factory=mock_factory)
+    agent.start()
+    try:
+        clear_beams(mock_factory, settings)
+        _, ao, ai = DOORS[0]
+        walk(mock_factory, ao, ai, "in")
+        walk(mock_factory, ao, ai, "out")
+        deadline = time.monotonic() + 5
+        while agent.outbox.provisional(boot_id()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert events(rec, "crossing") == []  # held while the clock is wrong
+        synced[0] = True
+        rec.wait_until(lambda: len(events(rec, "crossing")) == 2)
+    finally:
+        agent.stop()
+    for e in events(rec, "crossing"):
+        assert abs(parse_ts(e["ts"]) - time.time() * 1000) < 30_000  # not an hour off
+    rec.close()

@@ -66,3 +66,19 @@ def test_unreadable_store_is_kept_aside_and_a_new_epoch_starts(tmp_path: Path) -
     box = Outbox(path)
     assert box.depth == 0 and box.next_seq == 0
     assert list(tmp_path.glob("o.sqlite3.corrupt-*"))
+
+
+def test_provisional_times_are_corrected_for_this_boot_only(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3")
+    late = NewEvent(
+        "crossing", {"ts": "2026-11-23T09:00:00.000Z", "door": "d", "dir": "in"}, mono_ms=5_000
+    )
+    box.append([late], boot="boot-a")
+    box.append([late], boot="boot-b")  # an earlier boot's monotonic clock: meaningless now
+    assert [e.provisional for e in box.pending()] == [True, True]
+    assert box.provisional("boot-b") == 1
+    # Wall clock now 11:00:00.000 at monotonic 65 s: the event was 60 s earlier.
+    assert box.fix_times("boot-b", 1_795_428_000_000 + 3_600_000, 65_000) == 1
+    first, second = box.pending()
+    assert first.body["ts"] == "2026-11-23T09:00:00.000Z" and first.provisional
+    assert second.body["ts"] == "2026-11-23T10:59:00.000Z" and not second.provisional
