@@ -234,8 +234,9 @@ def latency_phase(
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=200_000, help="batched phase, 50 per message")
-    ap.add_argument("--messages", type=int, default=50_000, help="single-event phase")
+    ap.add_argument("--events", type=int, default=100_000, help="batched round, 50 a message")
+    ap.add_argument("--messages", type=int, default=20_000, help="single-event round")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per phase (median quoted)")
     ap.add_argument("--latency-s", type=float, default=30.0)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
@@ -261,18 +262,28 @@ def main() -> None:
         time.sleep(2)
         ceil = statistics.median(ceiling(influx.url, args.events) for _ in range(3))
 
-        rss = RssSampler(collector.pid)
-        r = run_phase(broker.port, q, "batch", args.events // 50, 50, 0)
-        batched = args.events / (r["t_queryable"] - r["t0"])
-        pub_batched = args.events / (r["t_done"] - r["t0"])
-        rss_batched = rss.stop()
-
-        rss = RssSampler(collector.pid)
-        before = count(q)
-        r = run_phase(broker.port, q, "single", args.messages, 1, before)
-        single = args.messages / (r["t_queryable"] - r["t0"])
-        pub_single = args.messages / (r["t_done"] - r["t0"])
-        rss_single = rss.stop()
+        rates: dict[str, list[float]] = {
+            "batch": [],
+            "single": [],
+            "pub-batch": [],
+            "pub-single": [],
+        }
+        rss_peak: dict[str, float] = {}
+        for phase, total, per_message in (("batch", args.events, 50), ("single", args.messages, 1)):
+            rss = RssSampler(collector.pid)
+            for k in range(args.rounds):
+                before = count(q)
+                r = run_phase(
+                    broker.port, q, f"{phase}-{k}", total // per_message, per_message, before
+                )
+                rates[phase].append(total / per_message / (r["t_queryable"] - r["t0"]))
+                rates[f"pub-{phase}"].append(total / per_message / (r["t_done"] - r["t0"]))
+            rss_peak[phase] = rss.stop()
+        batched = statistics.median(rates["batch"]) * 50
+        pub_batched = statistics.median(rates["pub-batch"]) * 50
+        single = statistics.median(rates["single"])
+        pub_single = statistics.median(rates["pub-single"])
+        rss_batched, rss_single = rss_peak["batch"], rss_peak["single"]
 
         rss = RssSampler(collector.pid)
         lat = latency_phase(broker.port, q, args.latency_s, 200.0, 0)
@@ -289,6 +300,13 @@ def main() -> None:
         "publisher)"
     )
     print(f"ceiling: InfluxDB line-protocol batch writes {ceil:,.0f} points/s (median of 3)")
+    print(
+        f"{args.rounds} rounds a phase, medians quoted. batched rounds: "
+        + ", ".join(f"{r * 50:,.0f}" for r in rates["batch"])
+        + " events/s; single rounds: "
+        + ", ".join(f"{r:,.0f}" for r in rates["single"])
+        + " messages/s"
+    )
     print(
         f"batched: {batched:,.0f} events/s publish->queryable, 50 events/message "
         f"({batched / ceil:.0%} of the ceiling; publisher alone {pub_batched:,.0f}/s); "

@@ -13,6 +13,7 @@ crossings InfluxDB already holds, keys included.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
@@ -143,6 +144,11 @@ class Collector:
         """Rebuild from InfluxDB (waiting for it), then consume; returns once running."""
         self._prepare_influx()
         self._rebuild()
+        # Everything so far lives as long as the process: keep the cyclic collector off
+        # it, and let it run less often (messages make short-lived objects, no cycles).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         self._spawn(self._writer, "influx-writer")
         self._spawn(self._ticker, "ticker")
         m = self.settings.mqtt
