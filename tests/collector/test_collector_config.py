@@ -66,7 +66,7 @@ def test_influx_away_is_retryable() -> None:
 
 
 def test_v2_needs_token_org_and_bucket() -> None:
-    with pytest.raises(ValueError, match="needs influx.token, influx.org and influx.bucket"):
+    with pytest.raises(ValueError, match=r"needs influx\.token, influx\.org and influx\.bucket"):
         connect(InfluxSettings(api="v2", url="http://127.0.0.1:1"))
     db = connect(InfluxSettings(api="v2", url="http://127.0.0.1:1", token="t", org="o", bucket="b"))
     assert isinstance(db, InfluxV2)
