@@ -1,0 +1,125 @@
+"""Points a collector would have written for simulated days: for backfilling InfluxDB
+with weeks of history that the collector itself would refuse (events older than its
+`max_age_days`). Pure: detected events in, `points.Point`s out, in the schema of
+docs/collector.md —
+
+- `crossing` (site, door, dir, agent; count=1) at `event_time_ns(ts, seq)`;
+- `fault` (site, agent, source, fault; active, value) likewise;
+- `occupancy` (site, zone; count, capacity, ratio) on every change (one point per zone
+  and millisecond, the last value of it) and at every whole minute, from the same
+  `OccupancyEngine` the collector uses;
+- `occupancy_drift` (clamped) when it changes, `occupancy_reset` (count_before,
+  clamped_before) at the site's daily `reset_at`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Final
+
+from footfall_collector.occupancy import OccupancyEngine, ZoneState
+from footfall_collector.points import FieldValue, Point, event_time_ns
+from footfall_contract.site import Site
+
+from ..detection import Crossing, Fault
+from .crowd import Detected
+
+HEARTBEAT_MS: Final = 60_000
+_RESET, _BEAT = 0, 1  # at the same instant the reset comes first
+
+
+def reset_instants(site: Site, start_ms: int, end_ms: int) -> list[int]:
+    """The site's daily reset times (local `reset_at`) in [start_ms, end_ms)."""
+    tz = site.tz
+    day = dt.datetime.fromtimestamp(start_ms / 1000, tz).date() - dt.timedelta(days=1)
+    last = dt.datetime.fromtimestamp(end_ms / 1000, tz).date()
+    out = []
+    while day <= last:
+        t = round(dt.datetime.combine(day, site.reset_time(), tzinfo=tz).timestamp() * 1000)
+        if start_ms <= t < end_ms:
+            out.append(t)
+        day += dt.timedelta(days=1)
+    return out
+
+
+class History:
+    """Replays detected events of consecutive windows into points, keeping occupancy
+    (and its drift) across windows as the collector would."""
+
+    def __init__(self, site: Site, agent_of: Mapping[str, str]) -> None:
+        self.site = site
+        self.agent_of = agent_of
+        self.engine = OccupancyEngine(site)
+        self._drift_written: dict[str, int] = {}
+        self.counts = {"crossing": 0, "fault": 0, "occupancy": 0, "other": 0}
+
+    def points(self, events: list[Detected], start_ms: int, end_ms: int) -> Iterator[Point]:
+        """Points of one window; `events` in time order, within [start_ms, end_ms)."""
+        marks = [(t, _RESET) for t in reset_instants(self.site, start_ms, end_ms)]
+        first_beat = -(-start_ms // HEARTBEAT_MS) * HEARTBEAT_MS
+        marks += [(t, _BEAT) for t in range(first_beat, end_ms, HEARTBEAT_MS)]
+        marks.sort()
+        seqs: dict[str, int] = {}
+        k = 0
+        i, n = 0, len(events)
+        while i < n:
+            t = events[i].wall_ms
+            # Resets at or before t come first (a crossing at the reset instant belongs to
+            # the new day); a minute mark at t waits until t's crossings are applied.
+            while k < len(marks) and (marks[k][0] < t or (marks[k] == (t, _RESET))):
+                yield from self._mark(*marks[k])
+                k += 1
+            changed: set[str] = set()
+            while i < n and events[i].wall_ms == t:
+                e = events[i].event
+                agent = self.agent_of[e.door]
+                seq = seqs.get(agent, 0)
+                seqs[agent] = seq + 1
+                yield self._event_point(e, agent, t, seq)
+                if isinstance(e, Crossing):
+                    changed.update(self.engine.apply(e.door, e.dir))
+                i += 1
+            yield from self._state_points(sorted(changed), t)
+        for mark in marks[k:]:
+            yield from self._mark(*mark)
+
+    def _event_point(self, e: Crossing | Fault, agent: str, t: int, seq: int) -> Point:
+        site = self.site.site
+        if isinstance(e, Crossing):
+            self.counts["crossing"] += 1
+            tags = {"site": site, "door": e.door, "dir": e.dir, "agent": agent}
+            return Point("crossing", tags, {"count": 1}, event_time_ns(t, seq))
+        self.counts["fault"] += 1
+        tags = {"site": site, "agent": agent, "source": e.source, "fault": e.fault}
+        fields: dict[str, FieldValue] = {"active": e.active, "value": int(e.active)}
+        return Point("fault", tags, fields, event_time_ns(t, seq))
+
+    def _mark(self, t: int, kind: int) -> Iterator[Point]:
+        zones = [z.id for z in self.site.zones]
+        if kind == _RESET:
+            drift = {s.zone: s.drift for s in self.engine.states()}
+            for z, count in self.engine.reset().items():
+                self.counts["other"] += 1
+                yield Point(
+                    "occupancy_reset",
+                    {"site": self.site.site, "zone": z},
+                    {"count_before": count, "clamped_before": drift[z]},
+                    t * 1_000_000,
+                )
+        yield from self._state_points(zones, t)
+
+    def _state_points(self, zones: list[str], t: int) -> Iterator[Point]:
+        for z in zones:
+            s: ZoneState = self.engine.state(z)
+            fields: dict[str, FieldValue] = {"count": s.count}
+            if s.capacity:
+                fields["capacity"] = s.capacity
+                fields["ratio"] = float(s.count / s.capacity)
+            tags = {"site": self.site.site, "zone": z}
+            self.counts["occupancy"] += 1
+            yield Point("occupancy", tags, fields, t * 1_000_000)
+            if self._drift_written.get(z) != s.drift:
+                self._drift_written[z] = s.drift
+                self.counts["other"] += 1
+                yield Point("occupancy_drift", tags, {"clamped": s.drift}, t * 1_000_000)

@@ -1,0 +1,203 @@
+"""deploy/mosquitto/add-agent: broker accounts and edge configurations that work. The
+script runs against temporary folders; a real Mosquitto with the repository's broker
+config then takes the new accounts, and the written edge.toml loads with the agent's own
+configuration loader."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from footfall_contract.mqttclient import make_client
+from footfall_contract.topics import agent_topic, zone_occupancy_topic
+from footfall_edge.settings import load_config_here
+from tests.support.broker_users import MOSQUITTO_DIR, RepoBroker, User, UserRecorder
+
+ADD_AGENT = MOSQUITTO_DIR / "add-agent"
+SITE = "test-site"
+
+
+def run(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(ADD_AGENT), *map(str, args)], capture_output=True, text=True, timeout=60
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"add-agent {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """KEY='value' lines as systemd's EnvironmentFile= and docker's env_file read them."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        m = re.fullmatch(r"([A-Z_][A-Z0-9_]*)=(.*)", line)
+        if m:
+            values[m[1]] = m[2].strip("'")
+    return values
+
+
+def test_help_and_script_hygiene() -> None:
+    assert os.access(ADD_AGENT, os.X_OK)
+    head = ADD_AGENT.read_text().splitlines()[:12]
+    assert head[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in head
+    proc = run("--help")
+    assert proc.stdout.startswith("Usage:") and "--passwd-file" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--site", SITE, "--agent", "Library-Pi"],  # upper case
+        ["--site", SITE, "--agent", "pi_1"],  # underscore
+        ["--site", "bad site", "--agent", "pi-1"],
+        ["--site", SITE, "--agent", "-pi"],
+        ["--site", SITE, "--agent", "collector"],  # a service account's name
+        ["--site", SITE],  # no agent
+        ["--role", "admin"],
+        ["--role", "collector", "--agent", "pi-1"],
+        ["--site", SITE, "--agent", "pi-1", "--port", "70000"],
+        ["--site", SITE, "--agent", "pi-1", "--broker", "mqtt;rm -rf"],
+    ],
+)
+def test_bad_arguments_change_nothing(tmp_path: Path, args: list[str]) -> None:
+    proc = run(*args, "--passwd-file", tmp_path / "passwd", "--out", tmp_path / "out", check=False)
+    assert proc.returncode != 0 and proc.stderr.startswith("add-agent: "), proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.services
+def test_new_agent_logs_in_with_the_written_configuration(
+    tmp_path: Path, tls_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passwd = tmp_path / "secrets" / "passwd"  # a folder that does not exist yet
+    out = tmp_path / "agents"
+    common = ("--passwd-file", passwd, "--out", out)
+    proc = run(
+        "--site", SITE, "--agent", "door-pi-1", "--broker", "localhost",
+        "--ca-cert", tls_dir / "ca.crt", *common,
+    )  # fmt: skip
+    assert "kill -s SIGHUP mosquitto" in proc.stdout and "systemctl reload mosquitto" in proc.stdout
+    run("--site", SITE, "--agent", "door-pi-2", "--broker", "10.0.0.5", "--port", "1883", *common)
+    run("--role", "collector", *common)
+
+    # Files and modes: secrets readable by their owner only.
+    assert stat.S_IMODE(passwd.stat().st_mode) == 0o600
+    assert sorted(line.split(":")[0] for line in passwd.read_text().splitlines()) == [
+        "collector",
+        "door-pi-1",
+        "door-pi-2",
+    ]
+    agent_dir = out / "door-pi-1"
+    assert sorted(p.name for p in agent_dir.iterdir()) == ["ca.crt", "edge.env", "edge.toml"]
+    for secret in (agent_dir / "edge.env", out / "collector" / "mqtt.env"):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(agent_dir.stat().st_mode) == 0o700
+    password = env_file(agent_dir / "edge.env")["FOOTFALL_MQTT__PASSWORD"]
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", password)
+    assert password not in proc.stdout + proc.stderr
+    collector_env = env_file(out / "collector" / "mqtt.env")
+    assert collector_env["FOOTFALL_MQTT__USERNAME"] == "collector"
+
+    # The edge configurations load with the agent's own loader.
+    plain = load_config_here(out / "door-pi-2" / "edge.toml")
+    assert (plain.site, plain.agent) == (SITE, "door-pi-2")
+    assert (plain.mqtt.host, plain.mqtt.port, plain.mqtt.username) == (
+        "10.0.0.5",
+        1883,
+        "door-pi-2",
+    )
+    assert not plain.mqtt.tls
+    config = load_config_here(agent_dir / "edge.toml")
+    assert (config.site, config.agent, config.mqtt.username) == (SITE, "door-pi-1", "door-pi-1")
+    assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("localhost", 8883, True)
+    assert config.mqtt.ca_certs == Path("/etc/footfall/ca.crt")
+
+    # On "the Pi": edge.env in the environment, ca.crt where the Pi keeps it (here: the
+    # agent's folder) and the test broker's TLS port instead of 8883.
+    broker = RepoBroker(tmp_path / "mosquitto", passwd, tls_dir)
+    broker.start()
+    assert broker.tls_port is not None
+    monkeypatch.setenv("FOOTFALL_MQTT__PASSWORD", password)
+    monkeypatch.setenv("FOOTFALL_MQTT__CA_CERTS", str(agent_dir / "ca.crt"))
+    monkeypatch.setenv("FOOTFALL_MQTT__PORT", str(broker.tls_port))
+    pi = load_config_here(agent_dir / "edge.toml")
+    collector = UserRecorder(
+        broker.port, "collector", collector_env["FOOTFALL_MQTT__PASSWORD"], "footfall/v1/+/agent/#"
+    )
+    client = make_client(pi.mqtt, f"footfall-{SITE}-door-pi-1")  # as the edge agent does
+    try:
+        assert client.connect(pi.mqtt.host, pi.mqtt.port) == 0
+        client.loop_start()
+        for kind in ("status", "crossing"):
+            info = client.publish(agent_topic(SITE, "door-pi-1", kind), kind, qos=1)
+            info.wait_for_publish(10)
+        # It publishes as itself only.
+        client.publish(agent_topic(SITE, "door-pi-2", "crossing"), "forged", qos=1)
+        client.publish(zone_occupancy_topic(SITE, "hall"), "forged", qos=1)
+        client.publish(agent_topic(SITE, "door-pi-1", "health"), "health", qos=1)
+        collector.wait_until(lambda: len(collector.messages) >= 3, 10)
+        assert [m.payload for m in collector.messages] == [b"status", b"crossing", b"health"]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        collector.close()
+        broker.kill()
+
+
+@pytest.mark.services
+def test_accounts_added_later_work_after_a_reload(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    out = tmp_path / "out"
+    common = ("--site", SITE, "--passwd-file", passwd, "--out", out, "--no-tls")
+    run("--agent", "pi-1", *common)
+    passwd.chmod(0o640)  # e.g. root:mosquitto on a distro install: kept as it is
+    broker = RepoBroker(tmp_path / "mosquitto", passwd)
+    broker.start()
+    users: list[User] = []
+
+    def login(agent: str) -> User:
+        password = env_file(out / agent / "edge.env")["FOOTFALL_MQTT__PASSWORD"]
+        user = User(broker.port, agent, password)
+        users.append(user)
+        return user
+
+    try:
+        assert login("pi-1").accepted
+        run("--agent", "pi-2", *common)
+        assert stat.S_IMODE(passwd.stat().st_mode) == 0o640
+        assert not login("pi-2").accepted  # the broker has not read the file yet
+        broker.reload()
+        assert _eventually(lambda: login("pi-2").accepted)
+
+        # An existing account is kept unless --force, which gives it a new password.
+        old = env_file(out / "pi-1" / "edge.env")["FOOTFALL_MQTT__PASSWORD"]
+        again = run("--agent", "pi-1", *common, check=False)
+        assert again.returncode != 0 and "--force" in again.stderr
+        assert env_file(out / "pi-1" / "edge.env")["FOOTFALL_MQTT__PASSWORD"] == old
+        run("--agent", "pi-1", *common, "--force")
+        assert env_file(out / "pi-1" / "edge.env")["FOOTFALL_MQTT__PASSWORD"] != old
+        broker.reload()
+        assert _eventually(lambda: login("pi-1").accepted)
+        stale = User(broker.port, "pi-1", old)
+        users.append(stale)
+        assert not stale.accepted
+    finally:
+        for user in users:
+            user.close()
+        broker.kill()
+
+
+def _eventually(cond: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False

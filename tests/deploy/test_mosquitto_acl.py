@@ -1,0 +1,370 @@
+"""The broker's access control and policy (deploy/mosquitto: mosquitto.conf,
+conf.d/footfall.conf, acl) in a real Mosquitto: an agent publishes only as itself, the
+collector reads agents and writes zones, dashboards only read zones, and nobody gets in
+anonymously.
+
+Mosquitto drops a denied MQTT 3.1.1 publish silently (the publisher still gets its PUBACK),
+so "denied" is checked where it matters: the subscriber that would have received it never
+does. To know when to stop waiting, a legitimate message follows the denied ones: the
+broker routes a publish before it acknowledges it and delivers to one subscriber in order,
+so once the legitimate message has arrived, a wrongly allowed one would have too."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from footfall_contract.topics import AGENT_KINDS, agent_topic, zone_occupancy_topic
+from tests.deploy.conftest import USERS
+from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.services
+
+SITE = "s"
+OWN = agent_topic(SITE, "agent-a", "crossing")
+ZONE = zone_occupancy_topic(SITE, "library")
+NOT_AUTHORIZED = 135  # MQTT v5 reason code
+
+Connect = Callable[..., User]
+Listen = Callable[[str, str], UserRecorder]
+
+
+@pytest.fixture
+def connect(broker: RepoBroker) -> Iterator[Connect]:
+    """connect(username or None, password=USERS[username], port=plain listener, ...)."""
+    made: list[User] = []
+
+    def make(username: str | None, password: str | None = None, **kw: Any) -> User:
+        if password is None and username is not None:
+            password = USERS.get(username)
+        port = kw.pop("port", broker.port)
+        user = User(port, username, password, **kw)
+        made.append(user)
+        return user
+
+    yield make
+    for user in made:
+        user.close()
+
+
+@pytest.fixture
+def listen(broker: RepoBroker) -> Iterator[Listen]:
+    """listen(username, topic filter): a recording subscriber logged in as that user."""
+    made: list[UserRecorder] = []
+
+    def make(username: str, topic: str) -> UserRecorder:
+        rec = UserRecorder(broker.port, username, USERS[username], topic)
+        made.append(rec)
+        return rec
+
+    yield make
+    for rec in made:
+        rec.close()
+
+
+def payloads(rec: UserRecorder) -> list[bytes]:
+    with rec._lock:
+        return [m.payload for m in rec.messages]
+
+
+def arrived(rec: UserRecorder, payload: bytes) -> Callable[[], bool]:
+    return lambda: payload in payloads(rec)
+
+
+# -- who gets in ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "v5"),
+    [
+        (None, None, False),
+        (None, None, True),
+        ("agent-a", "wrong", False),
+        ("agent-a", "", True),
+        ("nobody", "pw-agent-a", False),
+    ],
+    ids=["anonymous", "anonymous-v5", "wrong-password", "empty-password-v5", "unknown-user"],
+)
+def test_clients_without_valid_credentials_are_refused(
+    connect: Connect, username: str | None, password: str | None, v5: bool
+) -> None:
+    client = connect(username, password, v5=v5)
+    assert client.connack is not None and client.connack.is_failure, client.connack
+    assert client.connack.value in (134, 135), client.connack  # bad credentials / not authorized
+
+
+def test_every_account_logs_in(connect: Connect) -> None:
+    for username in USERS:
+        assert connect(username).accepted, username
+
+
+# -- agents -------------------------------------------------------------------------------
+
+
+def test_agent_publishes_its_own_topics_to_the_collector(connect: Connect, listen: Listen) -> None:
+    collector = listen("collector", f"footfall/v1/{SITE}/agent/+/+")  # as the collector does
+    agent = connect("agent-a")
+    kinds = AGENT_KINDS  # status, crossing, presence, fault, health
+    for kind in kinds:
+        topic = agent_topic(SITE, "agent-a", kind)
+        agent.publish(topic, kind, qos=0 if kind == "health" else 1, retain=kind == "status")
+    collector.wait_until(lambda: len(collector.messages) == len(kinds), 10)
+    assert collector.topics() == [agent_topic(SITE, "agent-a", k) for k in kinds]
+
+
+def test_agent_cannot_publish_as_another_agent_or_into_zones(
+    connect: Connect, listen: Listen
+) -> None:
+    collector = listen("collector", "footfall/v1/+/agent/#")
+    dashboard = listen("dashboard", "footfall/v1/+/zone/#")
+    agent = connect("agent-a")  # MQTT 3.1.1, as the edge agent: denials are silent
+    forged = [
+        agent_topic(SITE, "agent-b", "crossing"),
+        agent_topic(SITE, "agent-b", "status"),
+        agent_topic("other-site", "agent-b", "crossing"),
+        f"{OWN}/deeper",  # only one level (the kind) under its own id
+        f"footfall/v1/{SITE}/agent/agent-a",
+    ]
+    for topic in forged:
+        agent.publish(topic, "forged")
+    agent.publish(zone_occupancy_topic(SITE, "kela"), "forged", retain=True)
+    agent.publish(ZONE, "forged")
+
+    agent.publish(OWN, "legit")
+    collector.wait_until(arrived(collector, b"legit"), 10)
+    connect("collector").publish(ZONE, "zone-legit", retain=True)
+    dashboard.wait_until(arrived(dashboard, b"zone-legit"), 10)
+
+    assert collector.topics() == [OWN]
+    assert payloads(dashboard) == [b"zone-legit"]
+    # Nothing forged was retained either: a dashboard subscribing now gets the real zone only.
+    late = listen("dashboard", "footfall/v1/+/zone/#")
+    late.wait_until(arrived(late, b"zone-legit"), 10)
+    time.sleep(0.2)
+    assert late.topics() == [ZONE]
+
+
+def test_mqtt5_agent_is_told_not_authorized(connect: Connect) -> None:
+    agent = connect("agent-a", v5=True)
+    own = agent.publish(OWN)
+    assert own is not None and not own.is_failure, own
+    for topic in (agent_topic(SITE, "agent-b", "crossing"), ZONE):
+        rc = agent.publish(topic)
+        assert rc is not None and rc.value == NOT_AUTHORIZED, (topic, rc)
+
+
+def test_only_the_collector_reads_agent_messages(connect: Connect, listen: Listen) -> None:
+    spies = [listen("agent-b", "#"), listen("dashboard", "footfall/v1/+/agent/#")]
+    collector = listen("collector", "footfall/v1/+/agent/#")
+    connect("agent-a").publish(OWN, "private")
+    collector.wait_until(arrived(collector, b"private"), 10)
+    time.sleep(0.3)  # the spies would have got it at the same time
+    assert [payloads(spy) for spy in spies] == [[], []]
+
+
+def test_last_will_is_delivered_only_on_the_agents_own_status(
+    connect: Connect, listen: Listen
+) -> None:
+    status_a = agent_topic(SITE, "agent-a", "status")
+    collector = listen("collector", f"footfall/v1/{SITE}/agent/+/status")
+    liar = connect("agent-b", client_id="footfall-s-agent-b", will=(status_a, "forged"))
+    honest = connect("agent-a", client_id="footfall-s-agent-a", will=(status_a, "offline"))
+    assert honest.accepted
+    # Mosquitto 2.0 accepts a Will it may not send and drops it when the client dies;
+    # a refusal at CONNECT would be as good.
+    if liar.accepted:
+        liar.die()
+    time.sleep(0.2)
+    honest.die()
+    collector.wait_until(arrived(collector, b"offline"), 10)
+    time.sleep(0.3)
+    assert payloads(collector) == [b"offline"]
+    late = listen("collector", f"footfall/v1/{SITE}/agent/+/status")
+    late.wait_until(lambda: bool(late.messages), 10)
+    assert [(m.payload, m.retain) for m in late.messages] == [(b"offline", True)]
+
+
+# -- collector and dashboards ---------------------------------------------------------------
+
+
+def test_collector_publishes_zone_occupancy_that_dashboards_read(
+    connect: Connect, listen: Listen
+) -> None:
+    dashboard = listen("dashboard", "footfall/v1/+/zone/#")
+    collector = connect("collector", v5=True)  # the collector speaks MQTT v5
+    rc = collector.publish(ZONE, '{"count": 3}', retain=True)
+    assert rc is not None and not rc.is_failure, rc
+    dashboard.wait_until(arrived(dashboard, b'{"count": 3}'), 10)
+    late = listen("dashboard", ZONE)
+    late.wait_until(lambda: bool(late.messages), 10)
+    assert late.messages[0].retain
+
+
+def test_collector_and_dashboard_cannot_pose_as_agents(connect: Connect, listen: Listen) -> None:
+    # The agent pattern (footfall/v1/+/agent/%u/+) applies to every user: the acl's deny
+    # lines stop "collector" and "dashboard" from publishing as agents of those names.
+    collector_rx = listen("collector", "footfall/v1/+/agent/#")
+    dashboard_rx = listen("dashboard", "footfall/v1/+/zone/#")
+    dashboard = connect("dashboard", v5=True)
+    collector = connect("collector", v5=True)
+    attempts = [
+        (dashboard, agent_topic(SITE, "dashboard", "crossing")),
+        (dashboard, agent_topic(SITE, "agent-a", "crossing")),
+        (dashboard, ZONE),
+        (collector, agent_topic(SITE, "collector", "crossing")),
+        (collector, agent_topic(SITE, "agent-a", "status")),
+    ]
+    for client, topic in attempts:
+        rc = client.publish(topic, "forged")
+        assert rc is not None and rc.value == NOT_AUTHORIZED, (topic, rc)
+    connect("agent-a").publish(OWN, "legit")
+    collector.publish(ZONE, "zone-legit")
+    collector_rx.wait_until(arrived(collector_rx, b"legit"), 10)
+    dashboard_rx.wait_until(arrived(dashboard_rx, b"zone-legit"), 10)
+    assert payloads(collector_rx) == [b"legit"]
+    assert payloads(dashboard_rx) == [b"zone-legit"]
+
+
+def test_broker_keeps_an_absent_collectors_backlog_across_a_restart(
+    broker: RepoBroker, connect: Connect
+) -> None:
+    """More than Mosquitto's default 1,000 queued messages wait for the collector's
+    persistent session (max_queued_messages) and survive a broker restart (persistence)."""
+    n = 2500
+    received: list[bytes] = []
+    got_all = threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        received.append(bytes(msg.payload))
+        if len(received) >= n:
+            got_all.set()
+
+    def session() -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="footfall-collector-s", protocol=mqtt.MQTTv5
+        )
+        client.username_pw_set("collector", USERS["collector"])
+        client.on_message = on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        client.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
+        return client
+
+    subscribed = threading.Event()
+    first = session()
+    first.on_subscribe = lambda *_: subscribed.set()
+    first.on_connect = lambda c, *_: c.subscribe(f"footfall/v1/{SITE}/agent/+/+", qos=1)
+    first.loop_start()
+    assert subscribed.wait(10), "no SUBACK"
+    first.disconnect()
+    first.loop_stop()
+
+    agent = connect("agent-a")
+    infos = [agent.client.publish(OWN, str(i), qos=1) for i in range(n)]
+    for info in infos:
+        info.wait_for_publish(10)
+    assert all(info.is_published() for info in infos)
+    agent.close()
+
+    broker.restart()  # SIGTERM saves the queues; the new process loads them
+
+    second = session()
+    second.loop_start()
+    try:
+        assert got_all.wait(20), f"{len(received)} of {n} queued messages arrived"
+    finally:
+        second.disconnect()
+        second.loop_stop()
+    assert received[:3] == [b"0", b"1", b"2"] and len(set(received)) == n
+
+
+# -- TLS, the distro variant, the compose healthcheck -----------------------------------------
+
+
+def test_tls_listener_takes_agents_and_refuses_anonymous(
+    broker: RepoBroker, tls_dir: Path, connect: Connect, listen: Listen
+) -> None:
+    collector = listen("collector", "footfall/v1/+/agent/#")
+    tls = {"port": broker.tls_port, "ca_certs": tls_dir / "ca.crt", "host": "localhost"}
+    agent = connect("agent-a", **tls)
+    assert agent.accepted
+    agent.publish(OWN, "over-tls")
+    collector.wait_until(arrived(collector, b"over-tls"), 10)
+    anonymous = connect(None, **tls)
+    assert anonymous.connack is not None and anonymous.connack.is_failure
+
+
+def test_distro_package_variant(tmp_path: Path, passwd: Path, tls_dir: Path) -> None:
+    """debian/footfall-listeners.conf + conf.d/footfall.conf + acl, as docs/deployment.md
+    installs them into a distro Mosquitto."""
+    server = RepoBroker(tmp_path / "distro", passwd, tls_dir, variant="distro")
+    server.start()
+    clients: list[User] = []
+    collector = UserRecorder(server.port, "collector", USERS["collector"], "footfall/v1/+/agent/#")
+    try:
+        anonymous = User(server.port)
+        clients.append(anonymous)
+        assert anonymous.connack is not None and anonymous.connack.is_failure
+        assert server.tls_port is not None
+        agent = User(
+            server.tls_port,
+            "agent-a",
+            USERS["agent-a"],
+            ca_certs=tls_dir / "ca.crt",
+            host="localhost",
+        )
+        clients.append(agent)
+        agent.publish(agent_topic(SITE, "agent-b", "crossing"), "forged")
+        agent.publish(OWN, "legit")
+        collector.wait_until(arrived(collector, b"legit"), 10)
+        assert payloads(collector) == [b"legit"]
+    finally:
+        for client in clients:
+            client.close()
+        collector.close()
+        server.kill()
+
+
+def test_compose_healthcheck_tells_a_running_broker_from_a_dead_one(broker: RepoBroker) -> None:
+    if shutil.which("mosquitto_sub") is None:
+        pytest.skip("mosquitto_sub (mosquitto-clients) is not installed")
+    compose = yaml.safe_load((REPO / "deploy" / "server" / "docker-compose.yml").read_text())
+    kind, command = compose["services"]["mosquitto"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL" and "-p 1883" in command
+
+    def check(port: int) -> int:
+        cmd = command.replace("-p 1883", f"-p {port}")
+        return subprocess.run(["sh", "-c", cmd], capture_output=True, timeout=20).returncode
+
+    assert check(broker.port) == 0
+    assert check(free_port()) != 0
+
+
+def test_policy_settings() -> None:
+    """What the deployment relies on, stated once in conf.d/footfall.conf."""
+    settings: dict[str, str] = {}
+    for line in (MOSQUITTO_DIR / "conf.d" / "footfall.conf").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            settings[key] = value
+    assert settings["allow_anonymous"] == "false"
+    assert settings["per_listener_settings"] == "false"
+    assert settings["persistence"] == "true"
+    # A day's outage of the collector is a few tens of thousands of QoS 1 messages.
+    assert int(settings["max_queued_messages"]) >= 100_000
+    assert settings["persistent_client_expiration"].endswith(("d", "w"))
+    main = (MOSQUITTO_DIR / "mosquitto.conf").read_text()
+    assert "\ninclude_dir /mosquitto/config/conf.d" in main
