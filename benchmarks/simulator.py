@@ -30,17 +30,17 @@ from footfall_collector.influx import InfluxV1
 from footfall_collector.service import Collector
 from footfall_contract.config import MqttSettings
 from footfall_contract.site import Site, load_site
-from footfall_edge.simulation.backfill import backfill
-from footfall_edge.simulation.crowd import CROWD, detect_crowd, render_crowd
-from footfall_edge.simulation.runner import (
+from footfall_sim.backfill import backfill
+from footfall_sim.crowd import CROWD, detect_crowd, render_crowd
+from footfall_sim.runner import (
     Pacer,
     agent_doors,
     agent_ids,
     edge_config,
     run_accelerated,
 )
-from footfall_edge.simulation.scenario import day_window, rngs, simulate_day
-from footfall_edge.simulation.visitors import VisitorModel
+from footfall_sim.scenario import day_window, rngs, simulate_day
+from footfall_sim.visitors import VisitorModel
 from tests.support.collector import InfluxQuery, collector_settings, wait_for
 from tests.support.services import Influx, Mosquitto
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from footfall_contract.site import load_site
-from footfall_edge.simulation import cli
+from footfall_sim import cli
 
 SITES = Path(__file__).parents[2] / "deploy" / "sites"
 KALAJARVI = str(SITES / "kalajarvi.yaml")

@@ -13,11 +13,11 @@ import pytest
 from footfall_collector.occupancy import OccupancyEngine
 from footfall_contract.site import Site, load_site
 from footfall_edge.detection import Crossing, Direction
-from footfall_edge.simulation.crowd import CROWD, FOLLOW_S, SEPARABLE, door_passages
-from footfall_edge.simulation.history import History, reset_instants
-from footfall_edge.simulation.runner import Pacer, agent_ids
-from footfall_edge.simulation.scenario import Simulated, day_window, simulate, simulate_day
-from footfall_edge.simulation.visitors import VisitorModel
+from footfall_sim.crowd import CROWD, FOLLOW_S, SEPARABLE, door_passages
+from footfall_sim.history import History, reset_instants
+from footfall_sim.runner import Pacer, agent_ids
+from footfall_sim.scenario import Simulated, day_window, simulate, simulate_day
+from footfall_sim.visitors import VisitorModel
 
 SITES = Path(__file__).parents[2] / "deploy" / "sites"
 FRIDAY = dt.date(2026, 11, 20)

@@ -15,11 +15,11 @@ from footfall_contract.messages import CrossingBatch
 from footfall_contract.site import load_site
 from footfall_contract.timefmt import parse_ts
 from footfall_edge.detection import Crossing
-from footfall_edge.simulation import cli
-from footfall_edge.simulation.crowd import SEPARABLE
-from footfall_edge.simulation.runner import agent_doors, agent_ids, edge_config, run_realtime
-from footfall_edge.simulation.scenario import simulate
-from footfall_edge.simulation.visitors import ModelParams, VisitorModel
+from footfall_sim import cli
+from footfall_sim.crowd import SEPARABLE
+from footfall_sim.runner import agent_doors, agent_ids, edge_config, run_realtime
+from footfall_sim.scenario import simulate
+from footfall_sim.visitors import ModelParams, VisitorModel
 from tests.support.collector import InfluxQuery, collector_settings, wait_for
 from tests.support.mqtt import Recorder
 from tests.support.services import Influx, Mosquitto

@@ -13,8 +13,8 @@ import pytest
 
 from footfall_collector.occupancy import OccupancyEngine
 from footfall_contract.site import Site, load_site
-from footfall_edge.simulation.scenario import day_window
-from footfall_edge.simulation.visitors import (
+from footfall_sim.scenario import day_window
+from footfall_sim.visitors import (
     ModelParams,
     Plan,
     VisitorModel,

@@ -24,13 +24,13 @@ from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.config import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import check_id
+from footfall_edge.agent import EdgeAgent, to_new_event
+from footfall_edge.config import DoorSettings, EdgeConfig, PublishSettings
+from footfall_edge.mockpins import TraceDriver
+from footfall_edge.outbox import Outbox
+from footfall_edge.publisher import Publisher, now_ms
+from footfall_edge.sensing import Stamped
 
-from ..agent import EdgeAgent, to_new_event
-from ..config import DoorSettings, EdgeConfig, PublishSettings
-from ..mockpins import TraceDriver
-from ..outbox import Outbox
-from ..publisher import Publisher, now_ms
-from ..sensing import Stamped
 from .crowd import CrowdTrace, Detected
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,17 @@ import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from ..detection import BEAMS, Crossing, DetectorConfig, Direction, DoorDetector, DoorEvent
-from ..trace import TraceRow
-from .doorway import DoorwayProfile, Passage, _speed, render_door
+from footfall_edge.detection import (
+    BEAMS,
+    Crossing,
+    DetectorConfig,
+    Direction,
+    DoorDetector,
+    DoorEvent,
+)
+from footfall_edge.simulation.doorway import DoorwayProfile, Passage, _speed, render_door
+from footfall_edge.trace import TraceRow
+
 from .visitors import Plan
 
 CROWD = DoorwayProfile(p_abort=0.03, p_tailgate=0.3, glitches_per_min=0.2)

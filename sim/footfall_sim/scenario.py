@@ -10,7 +10,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..detection import DetectorConfig
+from footfall_edge.detection import DetectorConfig
+from footfall_edge.simulation.doorway import DoorwayProfile
+
 from .crowd import (
     CROWD,
     CrowdTrace,
@@ -20,7 +22,6 @@ from .crowd import (
     detected_counts,
     render_crowd,
 )
-from .doorway import DoorwayProfile
 from .visitors import Plan, VisitorModel
 
 

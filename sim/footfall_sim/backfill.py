@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from footfall_collector.influx import Influx, RetryableWriteError
+from footfall_edge.simulation.doorway import DoorwayProfile
 
-from .doorway import DoorwayProfile
 from .history import History
 from .scenario import day_window, simulate_day
 from .visitors import VisitorModel

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from footfall_contract.site import Site
-
-from ..detection import Direction
+from footfall_edge.detection import Direction
 
 Node = str | None  # a zone id, or None for the street / the mall
 Step = tuple[str, Direction]  # (door, direction) of one crossing

@@ -21,8 +21,8 @@ from typing import Final
 from footfall_collector.occupancy import OccupancyEngine, ZoneState
 from footfall_collector.points import FieldValue, Point, event_time_ns
 from footfall_contract.site import Site
+from footfall_edge.detection import Crossing, Fault
 
-from ..detection import Crossing, Fault
 from .crowd import Detected
 
 HEARTBEAT_MS: Final = 60_000
