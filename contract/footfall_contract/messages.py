@@ -112,3 +112,27 @@ class Occupancy(_Message):
 
 def now_ts(epoch_ms: int) -> str:
     return format_ts(epoch_ms)
+
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class Alert(_Message):
+    """Payload of the retained `footfall/v1/{site}/alert/{id}` topic: the alert's latest
+    transition. `state` "firing" while it lasts, then "resolved" (kept retained so late
+    readers see the recovery; the board shows only firing ones)."""
+
+    id: Id
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=64)]
+    severity: Severity
+    state: Literal["firing", "resolved"]
+    scope: dict[str, str]
+    """What it is about: {"zone": ...}, {"agent": ...}, {"agent": ..., "source": ...}."""
+    summary: Annotated[str, StringConstraints(max_length=1000)]
+    started: Timestamp
+    ts: Timestamp
+    """When this transition happened."""
+    value: float | None = None
+    acknowledged_by: str | None = None
+    silenced_until: Timestamp | None = None

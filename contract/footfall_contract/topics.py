@@ -54,3 +54,9 @@ def parse_agent_topic(topic: str) -> AgentTopic:
     if kind not in AGENT_KINDS:
         raise ValueError(f"unknown message kind {kind!r} in topic {topic!r}")
     return AgentTopic(site, agent, kind)
+
+
+def alert_topic(site: str, alert_id: str) -> str:
+    """Retained, one per alert; published by footfall-alerts, read by the web board and
+    any other system."""
+    return f"{PREFIX}/{site}/alert/{alert_id}"
