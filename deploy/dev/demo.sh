@@ -1,79 +1,102 @@
 #!/usr/bin/env bash
-# The demo: local Mosquitto and InfluxDB, the collector for the Iso Omena site, and a
-# simulated Raspberry Pi agent counting two library doors and a study room (real agent
-# code, gpiozero MockFactory pins driven by simulated visitors in real time). Shows the
-# crossings and the live occupancy as they happen; Ctrl-C stops what it started.
+# The demo: the whole system on one machine for the Iso Omena Service Centre. A local
+# Mosquitto and InfluxDB (installed if missing), four weeks of simulated history, the
+# collector, and one simulated Raspberry Pi per door (the real agent code on gpiozero mock
+# pins, driven by simulated visitors in real time). Ctrl-C stops what it started.
+#
+# Idempotent: a second run reuses the virtual environment, the services' data, the
+# history already written today and the agents' outboxes (their epochs and sequence
+# numbers carry on). Settings, all optional:
+#   FOOTFALL_DEMO_SITE            site file (deploy/sites/iso-omena.yaml)
+#   FOOTFALL_DEMO_BACKFILL_DAYS   days of history written before the live part (28; 0: none)
+#   FOOTFALL_DEMO_VISITS          visits a day (20000: every unit open and busier than
+#                                 real, so that there is something to see at any hour;
+#                                 "real" for the site's opening hours and usual crowd)
+#   FOOTFALL_DEMO_MQTT_PORT, _INFLUX_PORT, _COLLECTOR_PORT   (18830, 18086, 18108)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-deploy/dev/setup.sh
-deploy/dev/services.sh start
 
+site=${FOOTFALL_DEMO_SITE:-deploy/sites/iso-omena.yaml}
+backfill_days=${FOOTFALL_DEMO_BACKFILL_DAYS:-28}
+visits=${FOOTFALL_DEMO_VISITS:-20000}
+mqtt_port=${FOOTFALL_DEMO_MQTT_PORT:-18830}
+influx_port=${FOOTFALL_DEMO_INFLUX_PORT:-18086}
+collector_port=${FOOTFALL_DEMO_COLLECTOR_PORT:-18108}
 demo=var/demo
-mkdir -p "$demo"
-cat > "$demo/edge.toml" <<TOML
-site = "iso-omena"
-agent = "demo-pi"
-state_dir = "$PWD/$demo/state"
+py=.venv/bin
 
-[mqtt]
-host = "127.0.0.1"
-port = 18830
+say() { printf 'demo: %s\n' "$*"; }
 
-[publish]
-health_interval_s = 30
-wait_for_clock_s = 0  # a development machine's kernel may never report NTP sync
+say "1/5 setting up (installs Mosquitto, InfluxDB and the Python environment if missing)"
+deploy/dev/setup.sh
 
-[[doors]]
-id = "library-main"
-outer_pin = 17
-inner_pin = 27
-
-[[doors]]
-id = "library-mall"
-outer_pin = 22
-inner_pin = 23
-
-[[presence]]
-id = "study-room-2"
-pin = 24
-hold_s = 10
-TOML
-if [ ! -f "$demo/trace.csv" ]; then
-  .venv/bin/footfall-edge simulate --doors library-main,library-mall --minutes 60 \
-    --profile tailgating --p-out 0.35 --seed 1 -o "$demo/trace.csv" > "$demo/truth.json"
+services=(--mqtt-port "$mqtt_port" --influx-port "$influx_port")
+started_services=0
+if ! deploy/dev/services.sh status "${services[@]}" >/dev/null 2>&1; then
+  started_services=1
 fi
+say "2/5 local services"
+deploy/dev/services.sh start "${services[@]}"
 
-FOOTFALL_MQTT__HOST=127.0.0.1 FOOTFALL_MQTT__PORT=18830 \
-FOOTFALL_INFLUX__URL=http://127.0.0.1:18086 FOOTFALL_HTTP__PORT=18108 \
-  .venv/bin/footfall-collector run --site deploy/sites/iso-omena.yaml 2> "$demo/collector.log" &
-collector=$!
-.venv/bin/footfall-edge run --config "$demo/edge.toml" --mock-trace "$demo/trace.csv" \
-  2> "$demo/agent.log" &
-agent=$!
+export FOOTFALL_MQTT__HOST=127.0.0.1 FOOTFALL_MQTT__PORT=$mqtt_port
+export FOOTFALL_INFLUX__URL=http://127.0.0.1:$influx_port FOOTFALL_INFLUX__DATABASE=footfall
+mkdir -p "$demo"
+$py/footfall-collector check-site "$site"  # a bad site file stops here with file:line: reason
+site_id=$($py/python -c 'import sys; from footfall_contract.site import load_site; print(load_site(sys.argv[1]).site)' "$site")
+
+pids=()
 cleanup() {
   trap - INT TERM EXIT
   echo
-  echo "demo: stopping the agent (pid $agent), the collector (pid $collector) and the local services"
-  kill -TERM "$agent" "$collector" 2>/dev/null || true
-  wait "$agent" "$collector" 2>/dev/null || true
-  deploy/dev/services.sh stop
+  if [ ${#pids[@]} -gt 0 ]; then
+    say "stopping the simulated agents and the collector (pids ${pids[*]})"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  if [ "$started_services" = 1 ]; then
+    deploy/dev/services.sh stop "${services[@]}"
+  else
+    say "the local services were running before the demo: left running"
+  fi
 }
 trap cleanup INT TERM EXIT
 
+marker="$demo/backfill-$site_id-$(date -u +%F)-$backfill_days"
+if [ "$backfill_days" -gt 0 ] && [ ! -f "$marker" ]; then
+  say "3/5 writing $backfill_days days of simulated history into InfluxDB (about a second a day)"
+  $py/footfall-sim --site "$site" --backfill "$backfill_days" > "$demo/backfill.json"
+  touch "$marker"
+else
+  say "3/5 history: already written today (or FOOTFALL_DEMO_BACKFILL_DAYS=0)"
+fi
+
+say "4/5 starting the collector"
+FOOTFALL_HTTP__PORT=$collector_port \
+  $py/footfall-collector run --site "$site" 2>> "$demo/collector.log" &
+pids+=($!)
+
+sim_args=(--mode realtime --hours 24 --state-dir "$demo/agents")
+if [ "$visits" != real ]; then
+  sim_args+=(--ignore-hours --visits "$visits")
+fi
+say "5/5 starting one simulated Raspberry Pi per door"
+$py/footfall-sim --site "$site" "${sim_args[@]}" > "$demo/sim.json" 2>> "$demo/sim.log" &
+sim=$!
+pids+=("$sim")
+
 cat <<TEXT
 
-demo: a simulated agent 'demo-pi' counts visitors at library-main and library-mall;
-      the collector writes to InfluxDB and keeps each zone's occupancy.
-      Crossings and occupancy follow as they happen.
-      MQTT      127.0.0.1:18830   (mosquitto_sub -p 18830 -v -t 'footfall/v1/#')
-      InfluxDB  http://127.0.0.1:18086, database footfall
-      collector http://127.0.0.1:18108/healthz  /metrics  /occupancy
-      logs      $demo/agent.log, $demo/collector.log
-      Ctrl-C stops everything.
+demo: running. Site $site_id ($site): visitors walk through every door, the agents count
+      them and publish to MQTT, the collector writes InfluxDB and each zone's occupancy.
+      collector  http://127.0.0.1:$collector_port/occupancy   /healthz   /metrics
+      MQTT       127.0.0.1:$mqtt_port    mosquitto_sub -p $mqtt_port -v -t 'footfall/v1/#'
+      InfluxDB   http://127.0.0.1:$influx_port, database footfall (InfluxQL)
+      logs       $demo/collector.log, $demo/sim.log
+      Ctrl-C stops everything the demo started.
 
+demo: the library's occupancy as it changes:
 TEXT
-mosquitto_sub -h 127.0.0.1 -p 18830 -v -t 'footfall/v1/+/agent/+/crossing' \
-  -t 'footfall/v1/+/zone/library/occupancy' -t 'footfall/v1/+/zone/centre/occupancy' &
-sub=$!
-wait "$agent" || true
-kill "$sub" 2>/dev/null || true
+mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -F '%I  %t  %p' \
+  -t "footfall/v1/$site_id/zone/library/occupancy" &
+pids+=($!)
+wait "$sim" || true
