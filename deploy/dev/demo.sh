@@ -51,6 +51,17 @@ cleanup() {
   if [ ${#pids[@]} -gt 0 ]; then
     say "stopping the simulated agents and the collector (pids ${pids[*]})"
     kill -TERM "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 100); do
+      alive=()
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+      [ ${#alive[@]} -eq 0 ] && break
+      sleep 0.2
+    done
+    for pid in "${alive[@]}"; do
+      # Safe: the agents' outboxes and the collector's ack-after-write lose nothing.
+      say "pid $pid did not stop within 20 s: killed"
+      kill -KILL "$pid" 2>/dev/null || true
+    done
     wait "${pids[@]}" 2>/dev/null || true
   fi
   if [ "$started_services" = 1 ]; then
