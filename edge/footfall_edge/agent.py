@@ -47,8 +47,12 @@ def cpu_temperature_c() -> float | None:
         return None
 
 
-class EdgeAgent:
-    def __init__(self, settings: EdgeConfig, pin_factory: Factory | None = None) -> None:
+class OutboxAgent:
+    """The part of an agent that stores and publishes: the durable outbox, the MQTT
+    publisher and the health report. `EdgeAgent` adds the pins; the crowd simulator's
+    virtual agents feed detector events straight in."""
+
+    def __init__(self, settings: EdgeConfig) -> None:
         self.settings = settings
         self.outbox = Outbox(settings.outbox_path, settings.max_events)
         self.publisher = Publisher(
@@ -61,8 +65,36 @@ class EdgeAgent:
             health=self.health,
             health_interval_s=settings.publish.health_interval_s,
         )
-        self.sensing = Sensing(settings, self._store, pin_factory)
         self._started = time.monotonic()
+
+    def health(self) -> dict[str, Any]:
+        totals = self.outbox.totals()
+        for door in self.settings.doors:
+            totals.setdefault(door.id, {"in": 0, "out": 0})
+        return {
+            "epoch": self.outbox.epoch,
+            "ts": format_ts(now_ms()),
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "queue_depth": self.outbox.depth,
+            "totals": totals,
+            "dropped": self.outbox.dropped,
+            "inflight": self.publisher.inflight,
+            "next_seq": self.outbox.next_seq,
+            "sw": SOFTWARE_VERSION,
+        }
+
+    def start(self) -> None:
+        self.publisher.start()
+
+    def stop(self) -> None:
+        self.publisher.stop()
+        self.outbox.close()
+
+
+class EdgeAgent(OutboxAgent):
+    def __init__(self, settings: EdgeConfig, pin_factory: Factory | None = None) -> None:
+        super().__init__(settings)
+        self.sensing = Sensing(settings, self._store, pin_factory)
         self._provisional = self.outbox.provisional(boot_id()) > 0
         self._clock_warned = False
         self.publisher.ready_to_send = self._times_ready
@@ -96,26 +128,13 @@ class EdgeAgent:
         return True
 
     def health(self) -> dict[str, Any]:
-        totals = self.outbox.totals()
-        for door in self.settings.doors:
-            totals.setdefault(door.id, {"in": 0, "out": 0})
-        body: dict[str, Any] = {
-            "epoch": self.outbox.epoch,
-            "ts": format_ts(now_ms()),
-            "uptime_s": round(time.monotonic() - self._started, 1),
-            "queue_depth": self.outbox.depth,
-            "totals": totals,
-            "dropped": self.outbox.dropped,
-            "inflight": self.publisher.inflight,
-            "next_seq": self.outbox.next_seq,
-            "clock_synced": clock_synchronized(),
-            "faults": [
-                f"{door}/{fault}"
-                for door, det in self.sensing.doors.items()
-                for fault in det.active_faults
-            ],
-            "sw": SOFTWARE_VERSION,
-        }
+        body = super().health()
+        body["clock_synced"] = clock_synchronized()
+        body["faults"] = [
+            f"{door}/{fault}"
+            for door, det in self.sensing.doors.items()
+            for fault in det.active_faults
+        ]
         temp = cpu_temperature_c()
         if temp is not None:
             body["cpu_temp_c"] = temp
@@ -134,8 +153,7 @@ class EdgeAgent:
 
     def stop(self) -> None:
         self.sensing.stop()
-        self.publisher.stop()
-        self.outbox.close()
+        super().stop()
         self._stopped.set()
 
     def wait(self) -> None:

@@ -18,16 +18,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.config import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import check_id
-from footfall_edge.agent import EdgeAgent, to_new_event
+from footfall_edge.agent import EdgeAgent, OutboxAgent, to_new_event
 from footfall_edge.config import DoorSettings, EdgeConfig, PublishSettings
 from footfall_edge.mockpins import TraceDriver
-from footfall_edge.outbox import Outbox
 from footfall_edge.publisher import Publisher, now_ms
 from footfall_edge.sensing import Stamped
 
@@ -95,40 +92,12 @@ class Pacer:
         return now_ms - round(duration_ms * (1.0 - 1.0 / speed)) if speed > 1 else now_ms
 
 
-class VirtualAgent:
+class VirtualAgent(OutboxAgent):
     """An edge agent without pins: the real outbox and publisher, fed detector events."""
 
     def __init__(self, config: EdgeConfig) -> None:
-        self.config = config
-        self.outbox = Outbox(config.outbox_path, config.max_events)
-        self.publisher = Publisher(
-            config.mqtt,
-            config.site,
-            config.agent,
-            self.outbox,
-            batch_max=config.publish.batch_max,
-            inflight_max=config.publish.inflight_max,
-            health=self.health,
-            health_interval_s=config.publish.health_interval_s,
-        )
-        self._started = time.monotonic()
+        super().__init__(config)
         self.stored = 0
-
-    def health(self) -> dict[str, Any]:
-        totals = self.outbox.totals()
-        for d in self.config.doors:
-            totals.setdefault(d.id, {"in": 0, "out": 0})
-        return {
-            "epoch": self.outbox.epoch,
-            "ts": format_ts(now_ms()),
-            "uptime_s": round(time.monotonic() - self._started, 1),
-            "queue_depth": self.outbox.depth,
-            "totals": totals,
-            "dropped": self.outbox.dropped,
-            "inflight": self.publisher.inflight,
-            "next_seq": self.outbox.next_seq,
-            "sw": SOFTWARE_VERSION,
-        }
 
     def store(self, events: list[Detected]) -> None:
         self.outbox.append([to_new_event(Stamped(d.wall_ms, d.event)) for d in events])
@@ -138,13 +107,6 @@ class VirtualAgent:
     @property
     def pending(self) -> int:
         return self.outbox.depth
-
-    def start(self) -> None:
-        self.publisher.start()
-
-    def stop(self) -> None:
-        self.publisher.stop()
-        self.outbox.close()
 
 
 @dataclass
