@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import signal
@@ -51,6 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(CollectorSettings, args.config)
     collector = Collector(settings, site)
     stop = threading.Event()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info(

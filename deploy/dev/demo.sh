@@ -58,8 +58,11 @@ cleanup() {
       sleep 0.2
     done
     for pid in "${alive[@]}"; do
-      # Safe: the agents' outboxes and the collector's ack-after-write lose nothing.
-      say "pid $pid did not stop within 20 s: killed"
+      # Safe: the agents' outboxes and the collector's ack-after-write lose nothing. Its
+      # threads' stacks go to its log first (SIGUSR1), to see why it hung.
+      say "pid $pid did not stop within 20 s: killed (its stacks are in its log)"
+      kill -USR1 "$pid" 2>/dev/null || true
+      sleep 0.5
       kill -KILL "$pid" 2>/dev/null || true
     done
     wait "${pids[@]}" 2>/dev/null || true

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import faulthandler
 import json
 import logging
 import signal
@@ -302,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:  # a development machine's kernel may never report NTP sync
         logging.getLogger("footfall_edge.agent").setLevel(logging.ERROR)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
