@@ -1,4 +1,4 @@
-"""Fixtures for the deployment tests: a password file with the four kinds of broker
+"""Fixtures for the deployment tests: a password file with the five kinds of broker
 account, a private CA and server certificate from deploy/mosquitto/make-certs, and a real
 Mosquitto running the repository's broker config with both."""
 
@@ -19,6 +19,7 @@ USERS = {
     "agent-b": "pw-agent-b",
     "collector": "pw-collector",
     "dashboard": "pw-dashboard",
+    "alerts": "pw-alerts",
 }
 
 

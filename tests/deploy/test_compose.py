@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from footfall_alerts.cli import main as alerts_main
+from footfall_alerts.config import AlertsSettings
 from footfall_collector.cli import main as collector_main
 from footfall_collector.config import CollectorSettings
 from footfall_contract.settings import load_settings
@@ -124,11 +126,12 @@ def host_path(source: str) -> Path | None:
 
 def test_services_images_and_restart_policy(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"mosquitto", "influxdb", "grafana", "collector"}
+    assert set(services) == {"mosquitto", "influxdb", "grafana", "collector", "alerts"}
     assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert services["influxdb"]["image"] == "influxdb:1.11"
     assert services["grafana"]["image"].startswith("grafana/grafana-oss:")
     assert "build" in services["collector"]
+    assert services["alerts"]["build"] == services["collector"]["build"]  # the same image
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
         assert service["logging"]["options"]["max-size"], name  # logs are rotated
@@ -139,15 +142,22 @@ def test_ports_plain_services_only_on_loopback(compose: dict[str, Any]) -> None:
     assert published(services["mosquitto"]) == {1883: "127.0.0.1", 8883: "0.0.0.0"}
     assert published(services["influxdb"]) == {8086: "127.0.0.1"}
     assert published(services["collector"]) == {9108: "127.0.0.1"}
+    assert published(services["alerts"]) == {9110: "127.0.0.1"}  # its API has no login
     assert set(published(services["grafana"])) == {3000}
 
 
 def test_named_volumes_hold_the_state(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(compose["volumes"]) == {"mosquitto-data", "influxdb-data", "grafana-data"}
+    assert set(compose["volumes"]) == {
+        "mosquitto-data",
+        "influxdb-data",
+        "grafana-data",
+        "alerts-data",
+    }
     assert mounts(services["mosquitto"])["/mosquitto/data"] == ("mosquitto-data", False)
     assert mounts(services["influxdb"])["/var/lib/influxdb"] == ("influxdb-data", False)
     assert mounts(services["grafana"])["/var/lib/grafana"] == ("grafana-data", False)
+    assert mounts(services["alerts"])["/var/lib/footfall-alerts"] == ("alerts-data", False)
     used = {src for s in services.values() for src, _ in mounts(s).values() if not host_path(src)}
     assert used == set(compose["volumes"])
 
@@ -196,6 +206,8 @@ def test_healthchecks(compose: dict[str, Any]) -> None:
     depends = services["collector"]["depends_on"]
     assert depends["influxdb"]["condition"] == "service_healthy"
     assert "mosquitto" in depends
+    assert "9110/healthz" in " ".join(services["alerts"]["healthcheck"]["test"])
+    assert "mosquitto" in services["alerts"]["depends_on"]
 
 
 def test_every_variable_is_in_env_example(raw: dict[str, Any]) -> None:
@@ -242,6 +254,47 @@ def test_collector_service_configures_the_collector(
     site = host_path(source)
     assert site is not None
     assert collector_main(["check-site", str(site)]) == 0
+
+
+def test_alerts_service_configures_footfall_alerts(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alerts = compose["services"]["alerts"]
+    assert alerts["env_file"] == ["alerts.env"]
+    assert (SERVER / "alerts.env.example").is_file()
+    ignored = subprocess.run(
+        ["git", "-C", str(REPO), "check-ignore", "-q", str(SERVER / "alerts.env")], check=False
+    )
+    assert ignored.returncode == 0, "alerts.env holds secrets: git must ignore it"
+    for key in list(os.environ):
+        if key.startswith("FOOTFALL_"):
+            monkeypatch.delenv(key)
+    env = env_example(SERVER / "alerts.env.example") | alerts["environment"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    settings = load_settings(AlertsSettings)
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.username) == (
+        "mosquitto",
+        1883,
+        "alerts",
+    )
+    assert settings.influx.url == "http://influxdb:8086" and not settings.influx.create_database
+    assert (settings.http.host, settings.http.port) == ("0.0.0.0", 9110)
+    assert str(settings.state_dir) == "/var/lib/footfall-alerts"
+    assert settings.smtp.security == "starttls"
+    # The command reads the mounted site and rules files, which are valid together.
+    command = alerts["command"]
+    assert command[:2] == ["footfall-alerts", "run"]
+    volumes = mounts(alerts)
+    site_src, site_ro = volumes[command[command.index("--site") + 1]]
+    rules_src, rules_ro = volumes[command[command.index("--rules") + 1]]
+    assert site_ro and rules_ro
+    site, rules = host_path(site_src), host_path(rules_src)
+    assert site is not None and rules is not None
+    assert alerts_main(["check-rules", str(rules), "--site", str(site)]) == 0
+    # The state volume is created by the image for its user.
+    runs = " ".join(rest for word, rest in _instructions() if word == "RUN")
+    assert "install -d -o footfall -g footfall -m 700 /var/lib/footfall-alerts" in runs
 
 
 def test_grafana_gets_the_influx_read_user(compose: dict[str, Any]) -> None:
@@ -342,14 +395,36 @@ def test_systemd_unit(name: str) -> None:
         assert "--site /etc/footfall/sites/%i.yaml" in service["ExecStart"]
 
 
+def test_alerts_systemd_unit() -> None:
+    unit = _unit("footfall-alerts.service")
+    service = unit["Service"]
+    argv = shlex.split(service["ExecStart"])
+    assert Path(argv[0]).name == "footfall-alerts"
+    assert argv[-3:] == ["run", "--site", "/etc/footfall/site.yaml"]
+    assert service["Restart"] == "always" and service["User"] not in ("", "root")
+    assert service["EnvironmentFile"] == "/etc/footfall/alerts.env"
+    # The state directory systemd makes writable is the one the service is told to use.
+    assert service["StateDirectory"] == "footfall-alerts"
+    assert "FOOTFALL_STATE_DIR=/var/lib/footfall-alerts" in unit.get("Service", "Environment")
+    assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    assert unit["Unit"]["StartLimitIntervalSec"] == "0"
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    # Past argument parsing: it fails on the missing site file (exit 2), not on an option.
+    assert alerts_main([*argv[1:-1], "/nonexistent/site.yaml"]) == 2
+
+
 def test_systemd_units_verify(tmp_path: Path) -> None:
     """systemd's own parser knows every key; the only complaint allowed is that the
     collector is not installed on this machine."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
-    for name in _UNITS:
+    for name in (*_UNITS, "footfall-alerts.service"):
         shutil.copy(UNITS / name, tmp_path / name)
-    targets = [tmp_path / "footfall-collector.service", tmp_path / "footfall-collector@x.service"]
+    targets = [
+        tmp_path / "footfall-collector.service",
+        tmp_path / "footfall-collector@x.service",
+        tmp_path / "footfall-alerts.service",
+    ]
     proc = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *map(str, targets)],
         capture_output=True,
@@ -359,6 +434,8 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     complaints = [
         line
         for line in (proc.stdout + proc.stderr).splitlines()
-        if line.strip() and "footfall-collector is not executable" not in line
+        if line.strip()
+        and "footfall-collector is not executable" not in line
+        and "footfall-alerts is not executable" not in line
     ]
     assert complaints == []

@@ -1,7 +1,7 @@
 """The broker's access control and policy (deploy/mosquitto: mosquitto.conf,
 conf.d/footfall.conf, acl) in a real Mosquitto: an agent publishes only as itself, the
-collector reads agents and writes zones, dashboards only read zones, and nobody gets in
-anonymously.
+collector reads agents and writes zones, the alerts service reads agents and zones and
+writes alerts, dashboards only read zones and alerts, and nobody gets in anonymously.
 
 Mosquitto drops a denied MQTT 3.1.1 publish silently (the publisher still gets its PUBACK),
 so "denied" is checked where it matters: the subscriber that would have received it never
@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from footfall_contract.topics import AGENT_KINDS, agent_topic, zone_occupancy_topic
+from footfall_contract.topics import AGENT_KINDS, agent_topic, alert_topic, zone_occupancy_topic
 from tests.deploy.conftest import USERS
 from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
 from tests.support.services import free_port
@@ -36,6 +36,7 @@ pytestmark = pytest.mark.services
 SITE = "s"
 OWN = agent_topic(SITE, "agent-a", "crossing")
 ZONE = zone_occupancy_topic(SITE, "library")
+ALERT = alert_topic(SITE, "over-capacity-library")
 NOT_AUTHORIZED = 135  # MQTT v5 reason code
 
 Connect = Callable[..., User]
@@ -236,6 +237,53 @@ def test_collector_and_dashboard_cannot_pose_as_agents(connect: Connect, listen:
     dashboard_rx.wait_until(arrived(dashboard_rx, b"zone-legit"), 10)
     assert payloads(collector_rx) == [b"legit"]
     assert payloads(dashboard_rx) == [b"zone-legit"]
+
+
+def test_alerts_reads_agents_and_zones_and_publishes_alerts_dashboards_read(
+    connect: Connect, listen: Listen
+) -> None:
+    alerts_rx = listen("alerts", f"footfall/v1/{SITE}/agent/+/+")  # as footfall-alerts does
+    zones_rx = listen("alerts", f"footfall/v1/{SITE}/zone/+/occupancy")
+    board = listen("dashboard", "footfall/v1/+/alert/#")
+    status = agent_topic(SITE, "agent-a", "status")
+    connect("agent-a").publish(status, "agent-status", retain=True)
+    connect("collector", v5=True).publish(ZONE, "zone-count", retain=True)
+    alerts_rx.wait_until(arrived(alerts_rx, b"agent-status"), 10)
+    zones_rx.wait_until(arrived(zones_rx, b"zone-count"), 10)
+
+    alerts = connect("alerts", v5=True)  # footfall-alerts speaks MQTT v5
+    rc = alerts.publish(ALERT, '{"state": "firing"}', retain=True)
+    assert rc is not None and not rc.is_failure, rc
+    board.wait_until(arrived(board, b'{"state": "firing"}'), 10)
+    late = listen("dashboard", ALERT)  # the board starting later sees the retained alert
+    late.wait_until(lambda: bool(late.messages), 10)
+    assert late.messages[0].retain
+
+
+def test_alerts_cannot_count_or_pose_as_an_agent_and_nobody_else_writes_alerts(
+    connect: Connect, listen: Listen
+) -> None:
+    agents_rx = listen("collector", "footfall/v1/+/agent/#")
+    zones_rx = listen("dashboard", "footfall/v1/+/zone/#")
+    board = listen("dashboard", "footfall/v1/+/alert/#")
+    alerts = connect("alerts", v5=True)
+    for topic in (
+        agent_topic(SITE, "alerts", "crossing"),
+        agent_topic(SITE, "agent-a", "status"),
+        ZONE,
+    ):
+        rc = alerts.publish(topic, "forged")
+        assert rc is not None and rc.value == NOT_AUTHORIZED, (topic, rc)
+    for user in ("collector", "dashboard", "agent-a"):
+        rc = connect(user, v5=True).publish(ALERT, "forged", retain=True)
+        assert rc is not None and rc.value == NOT_AUTHORIZED, (user, rc)
+    connect("agent-a").publish(OWN, "legit")
+    alerts.publish(ALERT, "alert-legit")
+    agents_rx.wait_until(arrived(agents_rx, b"legit"), 10)
+    board.wait_until(arrived(board, b"alert-legit"), 10)
+    assert payloads(agents_rx) == [b"legit"]
+    assert payloads(zones_rx) == []
+    assert payloads(board) == [b"alert-legit"]
 
 
 def test_broker_keeps_an_absent_collectors_backlog_across_a_restart(

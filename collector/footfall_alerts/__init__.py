@@ -1,0 +1,1 @@
+"""footfall-alerts: rules over the live MQTT state, notifications once, with recovery."""

@@ -1,0 +1,203 @@
+"""The HTTP API: active alerts, silences and acknowledgements (who, until when, why),
+`/healthz` and `/metrics`. Bad input gets a 4xx whose `detail` says what is wrong.
+
+It has no login of its own: it listens on loopback by default; put it behind the reverse
+proxy that guards Grafana to reach it from elsewhere."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from footfall_contract.topics import ID_PATTERN
+
+from .engine import Effect, Engine, Silence
+from .rules import KINDS, parse_duration
+
+if TYPE_CHECKING:
+    from .service import AlertsService
+
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Who = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Matchers(_In):
+    """All given must match; at least one."""
+
+    alert: Annotated[str, Field(pattern=rf"^{ID_PATTERN}$")] | None = None
+    rule: str | None = None
+    kind: str | None = None
+    zone: str | None = None
+    agent: Annotated[str, Field(pattern=rf"^{ID_PATTERN}$")] | None = None
+    door: str | None = None
+    source: str | None = None
+
+
+class SilenceIn(_In):
+    matchers: Matchers
+    by: Who
+    reason: Text
+    until: datetime | None = None
+    """RFC 3339 with a time zone; or give `duration`."""
+    duration: str | None = None
+    """e.g. "2h", "30m", "1d"."""
+
+    @model_validator(mode="after")
+    def _one_end(self) -> SilenceIn:
+        if (self.until is None) == (self.duration is None):
+            raise ValueError("give exactly one of until (RFC 3339) or duration (e.g. 2h)")
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("until needs a time zone (e.g. 2026-11-25T18:00:00Z)")
+        return self
+
+
+class AckIn(_In):
+    by: Who
+    reason: Text
+
+
+def _silence_json(s: Silence) -> dict[str, Any]:
+    from footfall_contract.timefmt import format_ts
+
+    return {
+        "id": s.id,
+        "matchers": s.matchers,
+        "until": format_ts(s.until),
+        "by": s.by,
+        "reason": s.reason,
+        "created": format_ts(s.created),
+    }
+
+
+def make_app(service: AlertsService) -> FastAPI:
+    app = FastAPI(title="footfall-alerts", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"] if p != "body")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {msg}" if where else msg)
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.get("/api/v1/alerts")
+    def alerts() -> dict[str, Any]:
+        return service.snapshot_alerts()
+
+    @app.get("/api/v1/silences")
+    def silences() -> list[dict[str, Any]]:
+        return list(service.snapshot_alerts()["silences"])
+
+    @app.post("/api/v1/silences", status_code=201)
+    def add_silence(body: SilenceIn) -> dict[str, Any]:
+        matchers = {k: v for k, v in body.matchers.model_dump().items() if v is not None}
+        _check_matchers(service, matchers)
+        now = service.clock.now_ms()
+        if body.duration is not None:
+            try:
+                seconds = parse_duration(body.duration)
+            except ValueError as exc:
+                raise HTTPException(422, f"duration: {exc}") from None
+            until = now + round(seconds * 1000)
+        else:
+            assert body.until is not None
+            until = int(body.until.astimezone(UTC).timestamp() * 1000)
+        made: list[Silence] = []
+
+        def action(engine: Engine, at: int) -> list[Effect]:
+            silence, effects = engine.add_silence(matchers, until, body.by, body.reason, at)
+            made.append(silence)
+            return effects
+
+        try:
+            service.apply(action)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return _silence_json(made[0])
+
+    @app.delete("/api/v1/silences/{silence_id}", status_code=204)
+    def remove_silence(silence_id: str) -> Response:
+        try:
+            service.apply(lambda engine, at: engine.remove_silence(silence_id, at))
+        except KeyError:
+            raise HTTPException(404, f"no silence {silence_id!r}") from None
+        return Response(status_code=204)
+
+    @app.post("/api/v1/alerts/{alert_id}/ack")
+    def acknowledge(alert_id: str, body: AckIn) -> dict[str, Any]:
+        try:
+            service.apply(lambda engine, at: engine.acknowledge(alert_id, body.by, body.reason, at))
+        except KeyError:
+            raise HTTPException(
+                404, f"no firing alert {alert_id!r} (see GET /api/v1/alerts)"
+            ) from None
+        found = [a for a in service.snapshot_alerts()["alerts"] if a["id"] == alert_id]
+        return found[0] if found else {"id": alert_id}
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        body = service.health()
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _check_matchers(service: AlertsService, matchers: dict[str, str]) -> None:
+    if not matchers:
+        raise HTTPException(
+            422, "matchers: give at least one of alert, rule, kind, zone, agent, door, source"
+        )
+    zones = {z.id for z in service.site.zones}
+    rules = {r.name for r in service.engine.rules}
+    if "zone" in matchers and matchers["zone"] not in zones:
+        raise HTTPException(422, f"matchers.zone: no zone {matchers['zone']!r} in this site")
+    if "rule" in matchers and matchers["rule"] not in rules:
+        raise HTTPException(
+            422, f"matchers.rule: no rule {matchers['rule']!r} (rules: {', '.join(sorted(rules))})"
+        )
+    if "kind" in matchers and matchers["kind"] not in KINDS:
+        raise HTTPException(422, f"matchers.kind: {matchers['kind']!r} is not one of {KINDS}")
+
+
+class ApiServer:
+    """uvicorn in a thread, on a socket bound here so that port 0 gives a known port."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host, self.port = host, int(self._sock.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="api", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+def serve(service: AlertsService, host: str, port: int) -> ApiServer:
+    return ApiServer(make_app(service), host, port)

@@ -1,0 +1,105 @@
+"""`footfall-alerts run --site SITE.yaml [--rules RULES.yaml] [--config alerts.toml]` and
+`footfall-alerts check-rules RULES.yaml --site SITE.yaml`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from footfall_collector.cli import setup_logging
+from footfall_contract.settings import ConfigError, load_settings
+from footfall_contract.site import SiteError, load_site
+
+from .config import AlertsSettings
+from .rules import RulesFile, load_rules, rules_path_for
+
+log = logging.getLogger("footfall_alerts")
+
+
+def _rules(args: argparse.Namespace, site_path: Path) -> tuple[RulesFile | None, str]:
+    """--rules, else SITE.alerts.yaml next to the site file, else the defaults."""
+    site = load_site(site_path)
+    path = args.rules or rules_path_for(site_path)
+    if args.rules is None and not path.is_file():
+        return None, "default rules (no rules file)"
+    return load_rules(path, site), str(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .service import AlertsService
+
+    site = load_site(args.site)
+    rules, where = _rules(args, args.site)
+    settings = load_settings(AlertsSettings, args.config)
+    service = AlertsService(settings, site, rules)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info(
+        "alerts for site %s: %d rules from %s, %d receivers; state in %s",
+        site.site,
+        len(service.engine.rules),
+        where,
+        len(service.rules.receivers),
+        service.store.path,
+    )
+    service.start()
+    if service.http is not None:
+        log.info("API on http://%s:%s/api/v1/alerts", service.http.host, service.http.port)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        service.stop()
+    return 0
+
+
+def cmd_check_rules(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    rules = load_rules(args.rules, site)
+    active = rules.active_rules(site)
+    origin = "defaults" if rules.rules is None else "the file"
+    print(
+        f"{args.rules}: {len(active)} rules ({origin}), {len(rules.receivers)} receivers, "
+        f"{len(rules.routes)} routes for site {site.site!r}: OK"
+    )
+    for rule in active:
+        print(
+            f"  {rule.name}: {rule.kind}, fire at {rule.fire_at:g}, clear at {rule.clear_at:g}, "
+            f"for {rule.for_s:g} s, {rule.severity}, {rule.active_hours} hours"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="footfall-alerts", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="evaluate alert rules on the live MQTT state and notify")
+    run.add_argument("--site", type=Path, required=True, help="the site's YAML file")
+    run.add_argument(
+        "--rules", type=Path, help="rules file (default: SITE.alerts.yaml next to the site)"
+    )
+    run.add_argument("--config", type=Path, help="alerts.toml (FOOTFALL_* override it)")
+    run.set_defaults(func=cmd_run)
+    chk = sub.add_parser("check-rules", help="validate a rules file against its site")
+    chk.add_argument("rules", type=Path)
+    chk.add_argument("--site", type=Path, required=True)
+    chk.set_defaults(func=cmd_check_rules)
+    args = p.parse_args(argv)
+    setup_logging(args.log_format, args.verbose)
+    try:
+        rc: int = args.func(args)
+        return rc
+    except (ConfigError, SiteError) as exc:  # RulesError is a SiteError
+        print(f"footfall-alerts: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

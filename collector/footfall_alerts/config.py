@@ -1,0 +1,63 @@
+"""footfall-alerts settings: `FOOTFALL_*` environment variables over an optional TOML file
+(the same loader and broker/InfluxDB sections as the collector)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from footfall_collector.config import HttpSettings, InfluxSettings
+from footfall_contract.config import MqttSettings
+from footfall_contract.settings import FootfallSettings
+
+
+class SmtpSettings(BaseModel):
+    """The mail server e-mail receivers send through; its password stays out of the rules
+    file (which is meant to be kept in version control)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = None
+    """Unset: e-mail receivers fail at start with a clear message."""
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """starttls (port 587), tls (implicit TLS, port 465) or none (a relay on localhost)."""
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "footfall-alerts@localhost"
+    ca_certs: Path | None = None
+    """CA bundle for the server's certificate (default: the system's)."""
+    timeout_s: float = Field(20.0, gt=0)
+    default_to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = []
+    """Without a rules file: every alert of severity warning or above goes here."""
+
+
+class DeliverySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retry_min_s: float = Field(2.0, gt=0)
+    retry_max_s: float = Field(300.0, gt=0)
+    """Back-off between attempts of one outbox entry grows up to this and stays there:
+    an entry is retried until it goes out (or is refused for good, e.g. HTTP 400)."""
+    keep_sent_days: float = Field(14.0, gt=0)
+
+
+class AlertsSettings(FootfallSettings):
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    http: HttpSettings = HttpSettings(port=9110)
+    """/api/v1/alerts, silences, acknowledgements, /healthz, /metrics (0 = any free port)."""
+    smtp: SmtpSettings = SmtpSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    state_dir: Path = Path("/var/lib/footfall-alerts")
+    """Engine state and the outbox (SQLite): what makes a restart send nothing twice."""
+    client_id: str | None = None
+    """Fixed MQTT client id of the persistent session; default footfall-alerts-<site>."""
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
+    tick_s: float = Field(1.0, gt=0, le=60)
+    drift_poll_s: float = Field(60.0, gt=0)
+    """How often drift_clamped rules read occupancy_drift from InfluxDB."""
+    link: str | None = None
+    """A URL put in every message (the Grafana dashboard or the live board)."""

@@ -1,0 +1,45 @@
+"""Prometheus metrics of one alerts service (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.messages = Counter("footfall_alerts_messages", "MQTT messages received", registry=r)
+        self.rejected = Counter(
+            "footfall_alerts_rejected", "MQTT messages that could not be read", registry=r
+        )
+        self.transitions = Counter(
+            "footfall_alerts_transitions", "Alert transitions", ["state"], registry=r
+        )
+        self.notifications = Counter(
+            "footfall_alerts_notifications",
+            "Notifications decided (one per receiver and group)",
+            ["receiver", "event"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "footfall_alerts_deliveries",
+            "Outbox delivery attempts by result (sent, retry, refused)",
+            ["channel", "result"],
+            registry=r,
+        )
+        self.delivery_delay = Histogram(
+            "footfall_alerts_delivery_seconds",
+            "From the decision to notify to the receiver accepting it (retries included)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600),
+            registry=r,
+        )
+        self.outbox = Gauge(
+            "footfall_alerts_outbox_open",
+            "Outbox entries not yet delivered",
+            ["channel"],
+            registry=r,
+        )
+        self.firing = Gauge("footfall_alerts_firing", "Alerts firing now", registry=r)
+        self.connected = Gauge(
+            "footfall_alerts_connected", "1 when connected", ["target"], registry=r
+        )

@@ -1,0 +1,442 @@
+"""footfall-alerts: the MQTT adapter around the engine, the outbox and the receivers.
+
+Its own process (not part of the collector) so that the collector's exactly-once path
+never waits on a mail server, and so that alerting can be restarted or upgraded alone.
+
+Nothing missed: a persistent MQTT v5 session (fixed client id, QoS 1) keeps what the
+agents and the collector publish while the service is away; a message is acknowledged
+only after the engine's new state and the messages it decided on are committed to
+SQLite. Nothing sent twice: the engine resumes from that state, and the outbox marks each
+entry sent once its receiver took it. Receivers that are down only delay their entries:
+each channel (one per receiver, plus MQTT and InfluxDB) is retried with back-off, in
+order.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from footfall_contract.mqttclient import make_client
+from footfall_contract.site import Site
+from footfall_contract.timefmt import format_ts
+
+from .config import AlertsSettings
+from .engine import PUBLISHED, DriftObs, Effect, Engine, Notification, Transition
+from .inputs import observations, subscriptions
+from .metrics import Metrics
+from .receivers import Refused, Retryable, smtp
+from .receivers import mqtt as mqtt_receiver
+from .receivers.webhook import WebhookSender
+from .record import alert_point
+from .rules import EmailReceiver, Route, RulesFile, WebhookReceiver
+
+log = logging.getLogger(__name__)
+
+SAVE_EVERY_MS = 5_000
+"""State that changed without any transition (a zone count, a health time) is saved at
+most this often: retained zone and status topics are delivered again on reconnect."""
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+def with_defaults(rules: RulesFile | None, settings: AlertsSettings) -> RulesFile:
+    """Without a rules file: the default rules, and warnings and above by e-mail to
+    `smtp.default_to` when that is set (MQTT and InfluxDB get everything anyway)."""
+    if rules is not None:
+        return rules
+    if not settings.smtp.default_to:
+        return RulesFile()
+    return RulesFile(
+        receivers={"default-email": EmailReceiver(type="email", to=settings.smtp.default_to)},
+        routes=[Route(receivers=["default-email"], severities=["warning", "critical"])],
+    )
+
+
+class AlertsService:
+    def __init__(
+        self,
+        settings: AlertsSettings,
+        site: Site,
+        rules: RulesFile | None = None,
+        clock: Clock | None = None,
+        influx: Influx | None = None,
+    ) -> None:
+        self.settings = settings
+        self.site = site
+        self.rules = with_defaults(rules, settings)
+        self.clock = clock or SystemClock()
+        self.influx = influx or connect(settings.influx)
+        self.metrics = Metrics()
+        from footfall_contract.config import ConfigError
+
+        from .store import Store
+
+        path = Path(settings.state_dir) / f"{site.site}.sqlite3"
+        try:
+            self.store = Store(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"state_dir: cannot keep the alert state in {path}: {exc} "
+                "(set FOOTFALL_STATE_DIR to a folder this user may write)"
+            ) from None
+        self.engine = Engine(site, self.rules, self.store.load_state())
+        self._lock = threading.RLock()  # the engine and its saving
+        self._last_save = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._webhooks = WebhookSender()
+        self._logged: dict[str, float] = {}
+        self.mqtt_connected = False
+        self.ready = threading.Event()
+        self.client = make_client(
+            settings.mqtt,
+            settings.client_id or f"footfall-alerts-{site.site}",
+            v5=True,
+            manual_ack=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.http: Any = None
+        self._check_receivers()
+
+    def _check_receivers(self) -> None:
+        from footfall_contract.config import ConfigError
+
+        for name, receiver in self.rules.receivers.items():
+            if isinstance(receiver, EmailReceiver) and not self.settings.smtp.host:
+                raise ConfigError(
+                    f"receiver {name!r} sends e-mail but no SMTP server is set "
+                    "(FOOTFALL_SMTP__HOST or [smtp] host in the config file)"
+                )
+            if isinstance(receiver, WebhookReceiver) and receiver.url_env:
+                try:
+                    receiver.resolved_url()
+                except ValueError as exc:
+                    raise ConfigError(f"receiver {name!r}: {exc}") from None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        channels = {"mqtt", "influx"} | {f"receiver:{r}" for r in self.rules.receivers}
+        channels |= set(self.store.channels())  # entries of receivers since removed
+        for channel in sorted(channels):
+            self._spawn(functools.partial(self._deliver_loop, channel), f"deliver-{channel}")
+        self._spawn(self._ticker, "ticker")
+        if any(r.kind == "drift_clamped" for r in self.engine.rules):
+            self._spawn(self._drift_poller, "drift-poller")
+        m = self.settings.mqtt
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = 1000
+        self.client.connect_async(
+            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+        if self.settings.http.port is not None:
+            from .api import serve
+
+            self.http = serve(self, self.settings.http.host, self.settings.http.port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.store.wake()
+        if self.http is not None:
+            self.http.stop()
+        self.client.disconnect()
+        self.client.loop_stop()
+        for t in self._threads:
+            t.join(timeout=15)
+        self._webhooks.close()
+        self.influx.close()
+        self.store.close()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    # -- MQTT in ---------------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self._log_limited("mqtt-refused", f"broker refused footfall-alerts: {rc}")
+            return
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # An acknowledgement followed at once by an alert publish would otherwise wait
+            # for the broker's delayed ACK (Nagle): 40 ms on every alert.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.subscribe([(t, 1) for t in subscriptions(self.site.site)])
+        self.mqtt_connected = True
+        self.metrics.connected.labels("mqtt").set(1)
+        log.info(
+            "connected to MQTT %s:%s (session present: %s)",
+            self.settings.mqtt.host,
+            self.settings.mqtt.port,
+            getattr(flags, "session_present", "?"),
+        )
+        self.ready.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.mqtt_connected = False
+        self.metrics.connected.labels("mqtt").set(0)
+        if not self._stop.is_set():
+            log.warning("MQTT connection lost (%s); reconnecting", rc)
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        now = self.clock.now_ms()
+        self.metrics.messages.inc()
+        try:
+            obs = observations(self.site, msg.topic, bytes(msg.payload), now)
+        except ValueError as exc:
+            self.metrics.rejected.inc()
+            self._log_limited(f"bad:{msg.topic}", f"ignored a message: {exc}")
+            obs = []
+        try:
+            with self._lock:
+                effects: list[Effect] = []
+                for o in obs:
+                    effects += self.engine.observe(o, now)
+                # Faults are not retained: what they changed must be saved now.
+                self._commit(effects, now, force=bool(obs) and msg.topic.endswith("/fault"))
+        except Exception:  # not acknowledged: the broker delivers it again
+            log.exception("failed to handle a message on %s", msg.topic)
+            return
+        if msg.qos > 0:
+            client.ack(msg.mid, msg.qos)
+
+    # -- engine effects -> outbox ----------------------------------------------------------
+
+    def _commit(self, effects: list[Effect], now: int, force: bool = False) -> None:
+        """Save the engine state and the entries for `effects` in one transaction (caller
+        holds the lock). Without effects the state is saved at most every 5 s."""
+        if not effects and not force and now - self._last_save < SAVE_EVERY_MS:
+            return
+        entries: list[tuple[str, dict[str, Any]]] = []
+        for e in effects:
+            if isinstance(e, Transition):
+                self.metrics.transitions.labels(e.state).inc()
+                record = {"state": e.state, "alert": e.alert, "by": e.by, "reason": e.reason}
+                entries.append(("influx", record))
+                if e.state in PUBLISHED:
+                    entries.append(("mqtt", {"alert": e.alert}))
+                quiet = e.state in ("pending", "cancelled")  # every flap: debug only
+                log.log(
+                    logging.DEBUG if quiet else logging.INFO,
+                    "alert %s %s: %s",
+                    e.alert["id"],
+                    e.state,
+                    e.alert["summary"],
+                )
+            elif isinstance(e, Notification):
+                self.metrics.notifications.labels(e.receiver, e.event).inc()
+                entries.append((f"receiver:{e.receiver}", self._notification(e)))
+        self.store.commit(self.engine.snapshot(), entries, now)
+        self._last_save = now
+        self.metrics.firing.set(sum(a.state == "firing" for a in self.engine.alerts.values()))
+
+    def _notification(self, n: Notification) -> dict[str, Any]:
+        return {
+            "site": self.site.site,
+            "site_name": self.site.name,
+            "receiver": n.receiver,
+            "rule": n.rule,
+            "event": n.event,
+            "alerts": list(n.alerts),
+            "ts_ms": n.ts_ms,
+            "link": self.settings.link,
+        }
+
+    def apply(self, action: Callable[[Engine, int], list[Effect]]) -> None:
+        """Run an API action on the engine and commit what it decided."""
+        with self._lock:
+            now = self.clock.now_ms()
+            effects = action(self.engine, now)
+            self._commit(effects, now, force=True)
+
+    # -- periodic work ---------------------------------------------------------------------
+
+    def _ticker(self) -> None:
+        next_prune = 0.0
+        while not self._stop.wait(self.settings.tick_s):
+            try:
+                with self._lock:
+                    now = self.clock.now_ms()
+                    self._commit(self.engine.tick(now), now)
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + 3600
+                    keep = self.settings.delivery.keep_sent_days * 86_400_000
+                    self.store.prune(self.clock.now_ms() - round(keep))
+                for channel, (count, _) in self.store.pending().items():
+                    self.metrics.outbox.labels(channel).set(count)
+            except Exception:
+                log.exception("tick failed")
+
+    def _drift_poller(self) -> None:
+        """drift_clamped: the collector's `occupancy_drift` since the last daily reset."""
+        from footfall_collector.service import last_reset_before
+
+        while not self._stop.is_set():
+            now = self.clock.now_ms()
+            since = last_reset_before(self.site, now)
+            q = (
+                'SELECT last("clamped") FROM "occupancy_drift" '
+                f'WHERE "site" = \'{self.site.site}\' AND time >= {since}ms GROUP BY "zone"'
+            )
+            try:
+                series = self.influx.query(q, epoch="ms")
+                found = {s["tags"]["zone"]: int(s["values"][0][1]) for s in series}
+                self.metrics.connected.labels("influx").set(1)
+                with self._lock:
+                    effects: list[Effect] = []
+                    for zone in (z.id for z in self.site.zones):
+                        effects += self.engine.observe(DriftObs(zone, found.get(zone, 0), now), now)
+                    self._commit(effects, now)
+            except (RetryableWriteError, PermanentWriteError, KeyError, ValueError) as exc:
+                self.metrics.connected.labels("influx").set(0)
+                self._log_limited("drift", f"cannot read occupancy_drift: {exc}")
+            self._stop.wait(self.settings.drift_poll_s)
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def _deliver_loop(self, channel: str) -> None:
+        d = self.settings.delivery
+        if channel == "influx":
+            self._prepare_influx()
+        while not self._stop.is_set():
+            now = self.clock.now_ms()
+            seen = self.store.version
+            limit = 500 if channel == "influx" else 1
+            entries, wake_at = self.store.due(channel, now, limit)
+            if not entries:
+                wait = 1.0 if wake_at is None else min(1.0, max(0.01, (wake_at - now) / 1000))
+                if not self._stop.is_set():
+                    self.store.wait_for_change(seen, wait)
+                continue
+            ids = [e.id for e in entries]
+            try:
+                self._deliver(channel, [e.body for e in entries], f"{self.site.site}-{ids[0]}")
+            except Retryable as exc:
+                attempts = entries[0].attempts + 1
+                delay = min(d.retry_max_s, d.retry_min_s * 2 ** min(attempts - 1, 20))
+                delay *= random.uniform(0.8, 1.2)
+                self.store.mark_retry(ids, str(exc), self.clock.now_ms() + round(delay * 1000))
+                self.metrics.deliveries.labels(channel, "retry").inc()
+                self._log_limited(
+                    f"retry:{channel}", f"{channel}: {exc}; retrying in {delay:.0f} s"
+                )
+                continue
+            except Refused as exc:
+                self.store.mark_failed(ids, str(exc))
+                self.metrics.deliveries.labels(channel, "refused").inc()
+                log.error("%s refused entry %s for good: %s", channel, ids, exc)
+                continue
+            sent = self.clock.now_ms()
+            self.store.mark_sent(ids, sent)
+            self.metrics.deliveries.labels(channel, "sent").inc(len(ids))
+            if channel.startswith("receiver:"):
+                self.metrics.delivery_delay.observe((sent - entries[0].created_ms) / 1000)
+                log.info("%s: sent %s", channel, entries[0].body["event"])
+
+    def _prepare_influx(self) -> None:
+        """Create the database (unless told not to) before the first `alert` point; the
+        collector may not have run yet."""
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self.influx.ensure_database()
+                self.metrics.connected.labels("influx").set(1)
+                return
+            except (RetryableWriteError, PermanentWriteError) as exc:
+                self.metrics.connected.labels("influx").set(0)
+                self._log_limited("influx-prepare", f"InfluxDB not ready: {exc}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _deliver(self, channel: str, bodies: list[dict[str, Any]], key: str) -> None:
+        if channel == "mqtt":
+            mqtt_receiver.publish(self.client, self.site.site, bodies[0]["alert"], 10.0)
+        elif channel == "influx":
+            lines = [alert_point(self.site.site, b).line() for b in bodies]
+            try:
+                self.influx.write(lines)
+            except RetryableWriteError as exc:
+                raise Retryable(str(exc)) from None
+            except PermanentWriteError as exc:
+                raise Refused(str(exc)) from None
+        else:
+            name = channel.removeprefix("receiver:")
+            receiver = self.rules.receivers.get(name)
+            if receiver is None:
+                raise Refused(f"receiver {name!r} is no longer in the rules file")
+            if isinstance(receiver, EmailReceiver):
+                smtp.send(self.settings.smtp, receiver.to, bodies[0], key)
+            else:
+                self._webhooks.send(receiver, bodies[0], key)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def snapshot_alerts(self) -> dict[str, Any]:
+        with self._lock:
+            now = self.clock.now_ms()
+            return {
+                "site": self.site.site,
+                "alerts": self.engine.active(now),
+                "silences": [
+                    {
+                        "id": s.id,
+                        "matchers": s.matchers,
+                        "until": _iso(s.until),
+                        "by": s.by,
+                        "reason": s.reason,
+                        "created": _iso(s.created),
+                    }
+                    for s in self.engine.silences.values()
+                    if s.until > now
+                ],
+            }
+
+    def health(self) -> dict[str, Any]:
+        now = self.clock.now_ms()
+        pending = self.store.pending()
+        oldest = min((t for _, t in pending.values() if t is not None), default=None)
+        return {
+            "ready": self.mqtt_connected,
+            "mqtt": self.mqtt_connected,
+            "site": self.site.site,
+            "outbox_open": sum(c for c, _ in pending.values()),
+            "outbox_oldest_s": None if oldest is None else round((now - oldest) / 1000, 1),
+            **{f"outbox_{k}": v for k, v in self.store.counts().items() if k != "open"},
+        }
+
+    def _log_limited(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._logged.get(key, -1e9) >= 60.0:
+            self._logged[key] = now
+            log.warning(message)
+
+
+def _iso(ms: int) -> str:
+    return format_ts(ms)

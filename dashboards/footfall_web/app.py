@@ -1,0 +1,679 @@
+"""The FastAPI app: pages, the JSON API and the live stream, over `LiveState` (MQTT) and
+InfluxDB. Everything that decides something lives in the pure modules (levels, i18n,
+auth, sse, history); this file wires them to HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+from urllib.parse import parse_qs, quote
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.responses import StreamingResponse
+
+from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from footfall_contract.site import Site
+from footfall_contract.timefmt import format_ts
+
+from . import auth, i18n, levels, sse
+from .config import WebSettings
+from .history import BadParameter, history_points, history_query, history_request
+from .live import Change, LiveState
+from .models import (
+    ErrorOut,
+    ForecastPoint,
+    HistoryOut,
+    HistoryPoint,
+    PublicCrowding,
+    SiteInfo,
+    SiteOccupancy,
+    SitesOut,
+    TypicalOut,
+    ZoneInfo,
+    ZoneOccupancy,
+)
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+SESSION_COOKIE = "footfall_session"
+LANG_COOKIE = "footfall_lang"
+KEEPALIVE_S = 15.0
+
+
+# -- the forecast module (dashboards/footfall_web/forecast.py) -------------------------
+
+
+class TypicalLike(Protocol):
+    @property
+    def weekday(self) -> int: ...
+    @property
+    def step_min(self) -> int: ...
+    @property
+    def values(self) -> list[float | None]: ...
+    @property
+    def weeks(self) -> int: ...
+    @property
+    def peak_slot(self) -> int | None: ...
+
+
+class ForecasterLike(Protocol):
+    def typical(self, zone: str, weekday: int | None = None) -> TypicalLike: ...
+
+
+ForecasterFactory = Callable[[Influx, Site], ForecasterLike]
+
+
+def default_forecaster_factory(
+    settings: WebSettings, now: Callable[[], float]
+) -> ForecasterFactory:
+    from .forecast import Forecaster
+
+    def make(influx: Influx, site: Site) -> ForecasterLike:
+        return Forecaster(
+            influx,
+            site,
+            weeks=settings.board.forecast_weeks,
+            step_min=settings.board.forecast_step_min,
+            now=now,
+        )
+
+    return make
+
+
+# -- app state ------------------------------------------------------------------------
+
+
+class Web:
+    """What the routes share: settings, sites, live state, InfluxDB, forecasters."""
+
+    def __init__(
+        self,
+        settings: WebSettings,
+        sites: Iterable[Site],
+        *,
+        forecaster_factory: ForecasterFactory | bool | None = True,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        # first: refuse to expose the board without a login before anything starts
+        self.login_required = auth.check_bind_policy(
+            settings.http.host,
+            settings.auth.require_login,
+            len(settings.auth.users),
+            len(settings.auth.tokens),
+        )
+        self.sites = {s.site: s for s in sites}
+        if not self.sites:
+            raise ValueError("footfall-web needs at least one site")
+        self.live = LiveState(settings.mqtt, self.sites.values(), settings.client_id)
+        self.influx = connect(settings.influx)
+        self.now = now
+        self.forecaster_factory: ForecasterFactory | None
+        if forecaster_factory is True:
+            self.forecaster_factory = default_forecaster_factory(settings, now)
+        elif forecaster_factory is False:
+            self.forecaster_factory = None
+        else:
+            self.forecaster_factory = forecaster_factory
+        self._forecasters: dict[str, ForecasterLike] = {}
+        self._forecast_lock = threading.Lock()
+        self.forecast_down_until: dict[str, float] = {}
+        secret = settings.auth.session_secret
+        self.session_secret = (
+            secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
+        )
+        self.tokens = [t.get_secret_value() for t in settings.auth.tokens]
+        self.closing = False
+
+    def close_streams(self) -> None:
+        """End every live stream now (a server shutting down waits for open ones)."""
+        self.closing = True
+        self.live.notify(CLOSE)
+
+    def now_ms(self) -> int:
+        return int(self.now() * 1000)
+
+    def site(self, site: str) -> Site:
+        found = self.sites.get(site)
+        if found is None:
+            raise HTTPException(404, f"unknown site {site!r} (known: {', '.join(self.sites)})")
+        return found
+
+    def zone(self, site: str, zone: str) -> Site:
+        s = self.site(site)
+        if zone not in {z.id for z in s.zones}:
+            raise HTTPException(404, f"unknown zone {zone!r} in site {site!r}")
+        return s
+
+    def forecaster(self, site: str) -> ForecasterLike | None:
+        if self.forecaster_factory is None:
+            return None
+        with self._forecast_lock:
+            if site not in self._forecasters:
+                self._forecasters[site] = self.forecaster_factory(self.influx, self.sites[site])
+            return self._forecasters[site]
+
+    def user(self, request: Request) -> str | None:
+        """Who is asking: a bearer token or a login cookie; "local" when no login is
+        needed; None when a login is needed and missing."""
+        if not self.login_required:
+            return "local"
+        token = auth.bearer_token(request.headers.get("authorization"))
+        if token is not None and auth.check_token(self.tokens, token):
+            return "token"
+        user = auth.read_session(
+            self.session_secret, request.cookies.get(SESSION_COOKIE), self.now()
+        )
+        # a user taken out of the configuration is out, even with a valid cookie
+        return user if user in self.settings.auth.users else None
+
+
+def web_of(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
+
+
+WebDep = Annotated[Web, Depends(web_of)]
+
+
+def api_user(request: Request, web: WebDep) -> str:
+    user = web.user(request)
+    if user is None:
+        raise HTTPException(
+            401,
+            "login required: send Authorization: Bearer <token> or log in at /login",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+UserDep = Annotated[str, Depends(api_user)]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
+
+
+# -- the app --------------------------------------------------------------------------
+
+
+def create_app(web: Web) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        web.live.start()
+        try:
+            yield
+        finally:
+            web.live.stop()
+            web.influx.close()
+
+    app = FastAPI(
+        title="footfall-web",
+        summary="Live occupancy, history and typical days of footfall sites",
+        version="1",
+        lifespan=lifespan,
+        root_path=web.settings.http.root_path,
+        # FastAPI's /docs and /redoc load their scripts from a CDN: the schema is at
+        # /openapi.json, for any OpenAPI viewer
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.web = web
+    # uPlot is most of the public display's weight; streams (text/event-stream) are exempt
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        # no request may leave the server's own origin (no CDN, no tracker)
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "frame-ancestors 'self'; base-uri 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "public, max-age=3600"
+        else:  # live figures: never from a cache
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def base(request: Request) -> str:
+        return str(request.scope.get("root_path", ""))
+
+    # -- pages -----------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    def board(request: Request, site: Annotated[list[str] | None, Query()] = None) -> Response:
+        if web.user(request) is None:
+            return RedirectResponse(f"{base(request)}/login?next={quote('/')}", 303)
+        wanted = site or list(web.sites)
+        for s in wanted:
+            web.site(s)
+        state = {
+            "sites": wanted,
+            "snapshot": web.live.snapshot(wanted),
+            "now": web.now_ms(),
+            "stale_after_s": web.settings.crowding.stale_after_s,
+            "thresholds": {
+                f"{s}/{z.id}": web.settings.crowding.thresholds(s, z.id).model_dump()
+                for s in wanted
+                for z in web.sites[s].zones
+            },
+            "sparkline_hours": web.settings.board.sparkline_hours,
+            "base": base(request),
+            "login": web.login_required,
+        }
+        return templates.TemplateResponse(
+            request,
+            "board.html",
+            {"state": state, "base": base(request), "login": web.login_required},
+        )
+
+    @app.get("/crowding/{site}/{zone}", include_in_schema=False)
+    def crowding_page(
+        request: Request,
+        site: str,
+        zone: str,
+        lang: str | None = None,
+        kiosk: bool = False,
+    ) -> HTMLResponse:
+        if lang is not None and not i18n.is_lang(lang):
+            raise HTTPException(400, f"lang must be one of {', '.join(i18n.LANGS)}, not {lang!r}")
+        web.zone(site, zone)
+        if not web.settings.crowding.is_public(site, zone):
+            raise HTTPException(404, f"zone {zone!r} of site {site!r} is not public")
+        chosen = i18n.choose(
+            lang, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+        )
+        view = public_crowding(web, site, zone, chosen)
+        response = templates.TemplateResponse(
+            request,
+            "crowding.html",
+            {
+                "view": view,
+                "texts": i18n.TEXTS[chosen],
+                "lang": chosen,
+                "languages": i18n.LANGUAGE_NAMES,
+                "base": base(request),
+                "kiosk": kiosk,
+                "refresh_s": web.settings.crowding.refresh_s,
+                "state": {
+                    "view": view.model_dump(),
+                    "texts": i18n.TEXTS[chosen],
+                    "refresh_s": web.settings.crowding.refresh_s,
+                    "base": base(request),
+                },
+            },
+        )
+        if lang is not None:
+            response.set_cookie(
+                LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True
+            )
+        response.headers["Vary"] = "Accept-Language, Cookie"
+        return response
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(request: Request, next: str = "/", error: bool = False) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"next": safe_next(next), "error": error, "base": base(request)},
+            status_code=200,
+        )
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > 4096:
+            raise HTTPException(413, "login form too large")
+        form = parse_qs(body.decode(errors="replace"))
+        user = form.get("user", [""])[0]
+        password = form.get("password", [""])[0]
+        target = safe_next(form.get("next", ["/"])[0])
+        ok = await asyncio.to_thread(auth.check_login, web.settings.auth.users, user, password)
+        if not ok:
+            log.warning("failed login for %r from %s", user, request.client)
+            return RedirectResponse(f"{base(request)}/login?error=1&next={quote(target)}", 303)
+        response = RedirectResponse(f"{base(request)}{target}", 303)
+        lifetime = web.settings.auth.session_hours * 3600
+        response.set_cookie(
+            SESSION_COOKIE,
+            auth.make_session(web.session_secret, user, web.now(), lifetime),
+            max_age=int(lifetime),
+            httponly=True,
+            samesite="strict",
+            secure=web.settings.auth.cookie_secure,
+        )
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        response = RedirectResponse(f"{base(request)}/login", 303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        ok = web.live.connected.is_set()
+        return JSONResponse({"ready": ok, "mqtt": ok}, status_code=200 if ok else 503)
+
+    # -- public API ------------------------------------------------------------------
+
+    @app.get(
+        "/api/v1/public/sites/{site}/zones/{zone}/crowding",
+        response_model=PublicCrowding,
+        responses=ERRORS,
+        tags=["public"],
+        summary="How busy a zone is now and later today (aggregates only, no login)",
+    )
+    def public_api(
+        request: Request, response: Response, site: str, zone: str, lang: str | None = None
+    ) -> PublicCrowding:
+        if lang is not None and not i18n.is_lang(lang):
+            raise HTTPException(400, f"lang must be one of {', '.join(i18n.LANGS)}, not {lang!r}")
+        web.zone(site, zone)
+        if not web.settings.crowding.is_public(site, zone):
+            raise HTTPException(404, f"zone {zone!r} of site {site!r} is not public")
+        chosen = i18n.choose(
+            lang, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
+        )
+        response.headers["Vary"] = "Accept-Language, Cookie"
+        return public_crowding(web, site, zone, chosen)
+
+    # -- manager API -----------------------------------------------------------------
+
+    @app.get("/api/v1/sites", response_model=SitesOut, responses=ERRORS, tags=["sites"])
+    def sites(_user: UserDep) -> SitesOut:
+        now = dt.datetime.fromtimestamp(web.now(), tz=dt.UTC)
+        return SitesOut(
+            sites=[
+                SiteInfo(
+                    site=s.site,
+                    name=s.name,
+                    timezone=s.timezone,
+                    open_now=s.is_open(now),
+                    zones=[
+                        ZoneInfo(id=z.id, name=z.name, parent=z.parent, capacity=z.capacity)
+                        for z in s.zones
+                    ],
+                )
+                for s in web.sites.values()
+            ]
+        )
+
+    @app.get(
+        "/api/v1/sites/{site}/occupancy",
+        response_model=SiteOccupancy,
+        responses=ERRORS,
+        tags=["sites"],
+        summary="Live occupancy of every zone, agents and firing alerts",
+    )
+    def occupancy(site: str, _user: UserDep) -> SiteOccupancy:
+        s = web.site(site)
+        snap = web.live.snapshot([site])[site]
+        now = web.now_ms()
+        stale = web.settings.crowding.stale_after_s
+        zones = []
+        for z in snap["zones"]:
+            reading = web.live.reading(site, z["zone"])
+            zones.append(ZoneOccupancy(**z, stale=levels.is_stale(reading, now, stale)))
+        return SiteOccupancy(
+            site=site,
+            name=s.name,
+            now=format_ts(now),
+            zones=zones,
+            agents=snap["agents"],
+            alerts=snap["alerts"],
+        )
+
+    @app.get(
+        "/api/v1/sites/{site}/zones/{zone}/history",
+        response_model=HistoryOut,
+        responses=ERRORS,
+        tags=["sites"],
+        summary="Occupancy over time from InfluxDB",
+    )
+    def history(
+        site: str,
+        zone: str,
+        _user: UserDep,
+        from_: Annotated[
+            str | None,
+            Query(alias="from", description="RFC 3339, 'now' or relative (-6h); default to - 6 h"),
+        ] = None,
+        to: Annotated[str | None, Query(description="RFC 3339, 'now' or relative")] = None,
+        every: Annotated[
+            str | None, Query(description="interval: 30s, 5m, 1h, 1d; default about 300 points")
+        ] = None,
+    ) -> HistoryOut:
+        s = web.zone(site, zone)
+        try:
+            req = history_request(
+                site, zone, from_, to, every, web.now_ms(), web.settings.board.max_points
+            )
+        except BadParameter as exc:
+            raise HTTPException(400, str(exc)) from None
+        try:
+            series = web.influx.query(history_query(req), epoch="ms")
+        except (RetryableWriteError, PermanentWriteError) as exc:
+            raise HTTPException(503, f"InfluxDB unavailable: {exc}") from None
+        return HistoryOut(
+            site=site,
+            zone=zone,
+            from_=format_ts(req.start_ms),
+            to=format_ts(req.end_ms),
+            every_s=req.every_s,
+            capacity=s.zone(zone).capacity,
+            points=[HistoryPoint(**p) for p in history_points(series)],
+        )
+
+    @app.get(
+        "/api/v1/sites/{site}/zones/{zone}/typical",
+        response_model=TypicalOut,
+        responses=ERRORS,
+        tags=["sites"],
+        summary="Typical occupancy of a weekday from the past weeks",
+    )
+    def typical(
+        site: str,
+        zone: str,
+        _user: UserDep,
+        weekday: Annotated[
+            int | None, Query(ge=0, le=6, description="0 = Monday; default today (site time)")
+        ] = None,
+    ) -> TypicalOut:
+        web.zone(site, zone)
+        t = typical_of(web, site, zone, weekday)
+        if t is None:
+            raise HTTPException(503, "typical profiles unavailable (forecast module or InfluxDB)")
+        peak = t.peak_slot
+        return TypicalOut(
+            site=site,
+            zone=zone,
+            weekday=t.weekday,
+            step_min=t.step_min,
+            weeks=t.weeks,
+            values=list(t.values),
+            peak_slot=peak,
+            peak_time=None if peak is None else levels.slot_time(peak, t.step_min),
+        )
+
+    @app.get("/api/v1/stream", include_in_schema=False, response_model=None)
+    async def stream(
+        request: Request, _user: UserDep, site: Annotated[list[str] | None, Query()] = None
+    ) -> StreamingResponse:
+        wanted = site or list(web.sites)
+        for s in wanted:
+            web.site(s)
+        return StreamingResponse(
+            live_events(web, request, set(wanted)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return app
+
+
+def safe_next(target: str) -> str:
+    """Only local paths after login (no open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+FORECAST_RETRY_S = 60.0
+
+
+def typical_of(web: Web, site: str, zone: str, weekday: int | None) -> TypicalLike | None:
+    """The typical day, or None while InfluxDB fails (asked again after a minute, so
+    that the public page does not wait for a dead database on every refresh)."""
+    forecaster = web.forecaster(site)
+    if forecaster is None or web.forecast_down_until.get(site, 0.0) > web.now():
+        return None
+    try:
+        return forecaster.typical(zone, weekday)
+    except (RetryableWriteError, PermanentWriteError, OSError) as exc:
+        log.warning("typical profile of %s/%s unavailable: %s", site, zone, exc)
+        web.forecast_down_until[site] = web.now() + FORECAST_RETRY_S
+        return None
+
+
+def public_crowding(web: Web, site: str, zone: str, lang: i18n.Lang) -> PublicCrowding:
+    s = web.zone(site, zone)
+    cfg = web.settings.crowding
+    now_ms = web.now_ms()
+    view = levels.crowding(
+        s, zone, web.live.reading(site, zone), now_ms, cfg.thresholds(site, zone), cfg.stale_after_s
+    )
+    local = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).astimezone(s.tz)
+    hours = s.hours_on(local.date(), zone)
+    label_key: str = view.level if view.state == "open" and view.level else view.state
+    if view.state == "open" and view.level is None:
+        label_key = "open_now"
+    hours_today = None
+    if hours is not None:
+        end = "24:00" if hours[1] == dt.time.max else hours[1].strftime("%H:%M")
+        hours_today = i18n.text(
+            lang,
+            "hours_today",
+            start=i18n.format_time(hours[0].strftime("%H:%M"), lang),
+            end=i18n.format_time(end, lang),
+        )
+    peak_time = peak_label = None
+    forecast: list[ForecastPoint] = []
+    typical = typical_of(web, site, zone, local.weekday())
+    capacity = s.zone(zone).capacity
+    if typical is not None and any(v is not None for v in typical.values):
+        peak = levels.busiest_slot(typical.values, typical.step_min, hours)
+        if peak is not None:
+            peak_time = levels.slot_time(peak, typical.step_min)
+            peak_label = i18n.text(lang, "peak", time=i18n.format_time(peak_time, lang))
+        for slot, value in levels.rest_of_day(typical.values, typical.step_min, local, hours):
+            forecast.append(
+                ForecastPoint(
+                    time=levels.slot_time(slot, typical.step_min),
+                    count=None if value is None else round(value, 1),
+                    percent=None
+                    if value is None or not capacity
+                    else round(value / capacity * 100),
+                )
+            )
+    return PublicCrowding(
+        site=site,
+        zone=zone,
+        name=s.zone(zone).name,
+        lang=lang,
+        state=view.state,
+        level=view.level,
+        label=i18n.text(lang, label_key),
+        percent=view.percent,
+        count=view.count,
+        updated=None if view.updated_ms is None else format_ts(view.updated_ms),
+        updated_time=None
+        if view.updated_ms is None
+        else i18n.format_time(
+            dt.datetime.fromtimestamp(view.updated_ms / 1000, tz=s.tz).strftime("%H:%M"), lang
+        ),
+        hours_today=hours_today if hours is not None else i18n.text(lang, "closed_today"),
+        fresh_for_s=None
+        if view.state != "open" or view.age_s is None
+        else round(max(0.0, cfg.stale_after_s - view.age_s), 1),
+        peak_time=peak_time,
+        peak_label=peak_label,
+        forecast=forecast,
+    )
+
+
+_RESYNC = Change("resync", "", "", {})
+CLOSE = Change("close", "", "", {})
+
+
+async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIterator[bytes]:
+    """A snapshot, then every change of the wanted sites; a tick with the server time
+    every 15 s (keeps proxies open, lets the board judge staleness); a fresh snapshot
+    when this client fell too far behind."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=1000)
+
+    def put(change: Change) -> None:
+        try:
+            queue.put_nowait(change)
+        except asyncio.QueueFull:
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(_RESYNC)
+
+    def listener(change: Change) -> None:
+        if change.site in wanted or change is CLOSE:
+            # RuntimeError: the loop is closed, the server is going away
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(put, change)
+
+    web.live.add_listener(listener)
+    if web.closing:
+        return
+    event_id = 0
+    try:
+        yield sse.format_retry(1000)
+        yield sse.format_event(
+            "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
+        )
+        while True:
+            try:
+                change = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield sse.format_event("tick", {"now": web.now_ms()})
+                continue
+            event_id += 1
+            if change is CLOSE:
+                return
+            if change is _RESYNC:
+                yield sse.format_event(
+                    "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
+                )
+            else:
+                yield sse.format_event(change.kind, change.data, event_id)
+    finally:
+        web.live.remove_listener(listener)

@@ -1,0 +1,117 @@
+"""`footfall-web run --site SITE.yaml [--site ...] | --sites-dir DIR` and
+`footfall-web hash-password`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from footfall_contract.settings import ConfigError, load_settings
+from footfall_contract.site import Site, SiteError, load_site
+
+from .auth import hash_password
+from .config import WebSettings
+
+log = logging.getLogger("footfall_web")
+
+
+def load_sites(files: list[Path], folders: list[Path]) -> list[Site]:
+    paths = list(files)
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: no such sites folder")
+        # SITE.yaml; companions such as SITE.alerts.yaml (a dot in the stem) are not sites
+        found = sorted(
+            p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if "." not in p.stem
+        )
+        if not found:
+            raise ConfigError(f"{folder}: no site files (NAME.yaml) in it")
+        paths += found
+    if not paths:
+        raise ConfigError("no site: give --site SITE.yaml (repeatable) or --sites-dir DIR")
+    sites: list[Site] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        site = load_site(path)
+        if site.site in seen:
+            raise ConfigError(f"{path}: site {site.site!r} is also in {seen[site.site]}")
+        seen[site.site] = path
+        sites.append(site)
+    return sites
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import Web, create_app
+    from .server import Server
+
+    settings = load_settings(WebSettings, args.config)
+    sites = load_sites(args.site or [], args.sites_dir or [])
+    web = Web(settings, sites)
+    app = create_app(web)
+    host, port = settings.http.host, settings.http.port
+    log.info(
+        "footfall-web for %s on http://%s:%d/ (login %s)",
+        ", ".join(s.site for s in sites),
+        host,
+        port,
+        "required" if web.login_required else "not required on loopback",
+    )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="info" if args.verbose else "warning",
+        timeout_graceful_shutdown=3,
+        proxy_headers=False,
+    )
+    Server(config, web).run()
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("the passwords differ")
+    if len(password) < 8:
+        raise ConfigError("the password is shorter than 8 characters")
+    print(hash_password(password))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="footfall-web", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve the live board, the public display and the API")
+    run.add_argument("--site", type=Path, action="append", help="a site's YAML file (repeatable)")
+    run.add_argument(
+        "--sites-dir", type=Path, action="append", help="a folder of site files (*.yaml)"
+    )
+    run.add_argument("--config", type=Path, help="web.toml (FOOTFALL_* override it)")
+    run.set_defaults(func=cmd_run)
+    hp = sub.add_parser("hash-password", help="print a password hash for auth.users")
+    hp.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hp.set_defaults(func=cmd_hash_password)
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        rc: int = args.func(args)
+        return rc
+    except (ConfigError, SiteError) as exc:
+        print(f"footfall-web: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

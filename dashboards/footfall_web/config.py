@@ -1,0 +1,124 @@
+"""footfall-web settings: `FOOTFALL_*` environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from footfall_collector.config import InfluxSettings
+from footfall_contract.config import MqttSettings
+from footfall_contract.settings import FootfallSettings
+
+from .auth import parse_password_hash
+from .levels import Thresholds
+
+
+class WebHttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Beyond loopback (0.0.0.0, a LAN address, a host name) the board and the API need a
+    login, and the server refuses to start without users or tokens."""
+    port: int = Field(8080, ge=0, le=65535)
+    """0: any free port."""
+    root_path: str = ""
+    """Path prefix when served behind a reverse proxy under a sub-path."""
+
+
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    users: dict[str, str] = {}
+    """user name -> password hash from `footfall-web hash-password`."""
+    tokens: list[SecretStr] = []
+    """Bearer tokens for API clients (`Authorization: Bearer ...`), at least 16 characters."""
+    session_secret: SecretStr | None = None
+    """Key that signs login cookies; default: random at start (logins end on restart)."""
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    cookie_secure: bool = False
+    """Mark the login cookie Secure (set when served over HTTPS by a reverse proxy)."""
+    require_login: bool | None = None
+    """None: a login is needed exactly when http.host is not a loopback address;
+    true: always (even on loopback). false is refused beyond loopback."""
+
+    @field_validator("users")
+    @classmethod
+    def _hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        for user, encoded in value.items():
+            if not user or ":" in user or len(user) > 64:
+                raise ValueError(f"user name {user!r}: 1-64 characters, no ':'")
+            try:
+                parse_password_hash(encoded)
+            except ValueError as exc:
+                raise ValueError(
+                    f"user {user!r}: {exc} (make one with `footfall-web hash-password`)"
+                ) from None
+        return value
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for i, token in enumerate(value):
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"tokens[{i}] is shorter than 16 characters")
+        return value
+
+
+Ratio = Annotated[float, Field(gt=0, le=10)]
+
+
+class CrowdingSettings(BaseModel):
+    """The public display: busyness levels by share of capacity, and staleness."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    moderate: Ratio = 0.30
+    busy: Ratio = 0.60
+    very_busy: Ratio = 0.85
+    zones: dict[str, Thresholds] = {}
+    """Per-zone thresholds, keyed "site/zone", e.g. {"iso-omena/library": {"moderate":
+    0.4, "busy": 0.7, "very_busy": 0.9}}."""
+    stale_after_s: float = Field(180.0, gt=0)
+    """Occupancy older than this is "no data" (the collector republishes every 60 s)."""
+    refresh_s: float = Field(10.0, ge=1, le=600)
+    """How often the public page asks for fresh figures."""
+    public_zones: list[str] | None = None
+    """"site/zone" entries shown publicly; None: every zone of every site."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CrowdingSettings:
+        Thresholds(moderate=self.moderate, busy=self.busy, very_busy=self.very_busy)
+        for key in [*self.zones, *(self.public_zones or [])]:
+            if key.count("/") != 1:
+                raise ValueError(f'zone key {key!r} must be "site/zone"')
+        return self
+
+    def thresholds(self, site: str, zone: str) -> Thresholds:
+        default = Thresholds(moderate=self.moderate, busy=self.busy, very_busy=self.very_busy)
+        return self.zones.get(f"{site}/{zone}", default)
+
+    def is_public(self, site: str, zone: str) -> bool:
+        return self.public_zones is None or f"{site}/{zone}" in self.public_zones
+
+
+class BoardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sparkline_hours: float = Field(6.0, gt=0, le=48)
+    max_points: int = Field(5000, ge=10, le=100_000)
+    """Most points one history request may ask for (400 beyond)."""
+    forecast_weeks: int = Field(4, ge=1, le=52)
+    forecast_step_min: int = Field(15, ge=1, le=120)
+
+
+class WebSettings(FootfallSettings):
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    http: WebHttpSettings = WebHttpSettings()
+    auth: AuthSettings = AuthSettings()
+    crowding: CrowdingSettings = CrowdingSettings()
+    board: BoardSettings = BoardSettings()
+    client_id: str | None = None
+    """MQTT client id; default footfall-web-<random> (clean session: it only reads
+    retained state)."""

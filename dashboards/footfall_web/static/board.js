@@ -1,0 +1,243 @@
+/* footfall-web live board: renders the snapshot, follows /api/v1/stream (SSE). */
+(function () {
+  "use strict";
+  var state = JSON.parse(document.getElementById("state").textContent);
+  var base = state.base || "";
+  var staleMs = state.stale_after_s * 1000;
+  var offset = state.now - Date.now(); // server clock minus browser clock
+  var sites = state.snapshot;
+  var sparks = {}; // "site/zone" -> {plot, xs, ys}
+  var root = document.getElementById("sites");
+  var conn = document.getElementById("conn");
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function levelOf(site, zone, ratio) {
+    var t = state.thresholds[site + "/" + zone] || { moderate: 0.3, busy: 0.6, very_busy: 0.85 };
+    if (ratio === null || ratio === undefined) return "";
+    if (ratio >= t.very_busy) return "very_busy";
+    if (ratio >= t.busy) return "busy";
+    if (ratio >= t.moderate) return "moderate";
+    return "";
+  }
+  function ago(ts) {
+    if (!ts) return "no reading yet";
+    var s = Math.max(0, Math.round((Date.now() + offset - Date.parse(ts)) / 1000));
+    if (s < 60) return "updated " + s + " s ago";
+    if (s < 3600) return "updated " + Math.round(s / 60) + " min ago";
+    return "updated " + new Date(Date.parse(ts)).toLocaleString();
+  }
+  function key(site, zone) { return site + "/" + zone; }
+
+  function renderSite(s) {
+    var sec = document.getElementById("site-" + s.site);
+    if (!sec) {
+      sec = el("section", "site");
+      sec.id = "site-" + s.site;
+      var head = el("div", "site-head");
+      var h2 = el("h2", null, s.name);
+      h2.appendChild(el("small", null, s.site));
+      head.appendChild(h2);
+      var agents = el("ul", "agents");
+      agents.id = "agents-" + s.site;
+      head.appendChild(agents);
+      sec.appendChild(head);
+      var alerts = el("ul", "alerts");
+      alerts.id = "alerts-" + s.site;
+      sec.appendChild(alerts);
+      var grid = el("div", "zones");
+      grid.id = "zones-" + s.site;
+      sec.appendChild(grid);
+      root.appendChild(sec);
+      s.zones.forEach(function (z) { grid.appendChild(zoneCard(z)); });
+      // charts once the cards are laid out, so that they know their width
+      s.zones.forEach(function (z) {
+        loadSpark(z, document.querySelector("#zone-" + z.site + "-" + z.zone + " .spark"));
+      });
+    }
+    s.zones.forEach(updateZone);
+    renderAgents(s);
+    renderAlerts(s);
+  }
+
+  function zoneCard(z) {
+    var card = el("article", "zone" + (z.parent ? " child" : ""));
+    card.id = "zone-" + z.site + "-" + z.zone;
+    card.dataset.site = z.site;
+    card.dataset.zone = z.zone;
+    var h = el("h3", null, z.name + " ");
+    if (z.parent) h.appendChild(el("span", "parent", "in " + z.parent));
+    card.appendChild(h);
+    var fig = el("div", "figures");
+    var count = el("span", "count", "–");
+    count.id = "count-" + z.site + "-" + z.zone;
+    fig.appendChild(count);
+    fig.appendChild(el("span", "cap", z.capacity ? "/ " + z.capacity : ""));
+    fig.appendChild(el("span", "pct", ""));
+    card.appendChild(fig);
+    var bar = el("div", "bar");
+    bar.appendChild(el("div", "bar-fill"));
+    if (!z.capacity) bar.hidden = true;
+    card.appendChild(bar);
+    var spark = el("div", "spark");
+    card.appendChild(spark);
+    card.appendChild(el("div", "meta", ""));
+    return card;
+  }
+
+  function updateZone(z) {
+    var card = document.getElementById("zone-" + z.site + "-" + z.zone);
+    if (!card) return;
+    card.dataset.ts = z.ts || "";
+    var count = card.querySelector(".count");
+    var txt = z.count === null || z.count === undefined ? "–" : String(z.count);
+    if (count.textContent !== txt) count.textContent = txt;
+    var pct = card.querySelector(".pct");
+    var fill = card.querySelector(".bar-fill");
+    if (z.capacity && z.count !== null && z.count !== undefined) {
+      var r = z.count / z.capacity;
+      pct.textContent = Math.round(r * 100) + " %";
+      fill.style.width = Math.min(100, r * 100) + "%";
+      fill.className = "bar-fill " + levelOf(z.site, z.zone, r);
+    } else {
+      pct.textContent = "";
+      fill.style.width = "0";
+    }
+    markStale(card);
+    var sp = sparks[key(z.site, z.zone)];
+    if (sp && z.count !== null && z.count !== undefined && z.ts) {
+      var t = Date.parse(z.ts) / 1000;
+      if (!sp.xs.length || t >= sp.xs[sp.xs.length - 1]) {
+        sp.xs.push(t); sp.ys.push(z.count);
+        var cutoff = t - state.sparkline_hours * 3600;
+        while (sp.xs.length && sp.xs[0] < cutoff) { sp.xs.shift(); sp.ys.shift(); }
+        sp.plot.setData([sp.xs, sp.ys]);
+      }
+    }
+  }
+
+  function markStale(card) {
+    var ts = card.dataset.ts;
+    var stale = !ts || Date.now() + offset - Date.parse(ts) > staleMs;
+    card.classList.toggle("stale", stale);
+    card.querySelector(".meta").textContent = (stale && ts ? "no data · " : "") + ago(ts);
+  }
+
+  function loadSpark(z, box) {
+    if (typeof uPlot === "undefined") return;
+    var xs = [], ys = [];
+    var opts = {
+      width: Math.max(120, box.clientWidth || 240), height: 48,
+      legend: { show: false }, cursor: { show: false }, select: { show: false },
+      axes: [{ show: false }, { show: false }],
+      scales: { x: { time: true, range: function () {
+        var now = (Date.now() + offset) / 1000;
+        return [now - state.sparkline_hours * 3600, now];
+      } }, y: { range: function (u, mn, mx) { return [0, Math.max(mx, z.capacity || 1) * 1.05]; } } },
+      series: [{}, { stroke: "#1f5fa8", width: 1.5, fill: "rgba(31,95,168,.12)", points: { show: false } }]
+    };
+    var plot = new uPlot(opts, [xs, ys], box);
+    sparks[key(z.site, z.zone)] = { plot: plot, xs: xs, ys: ys, box: box };
+    var url = base + "/api/v1/sites/" + z.site + "/zones/" + z.zone + "/history?from=-" +
+      Math.round(state.sparkline_hours * 60) + "m&every=5m";
+    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (h) {
+        if (!h) return;
+        var sp = sparks[key(z.site, z.zone)];
+        var hx = h.points.map(function (p) { return Date.parse(p.t) / 1000; });
+        var hy = h.points.map(function (p) { return p.count; });
+        // keep live points newer than the history
+        var last = hx.length ? hx[hx.length - 1] : -Infinity;
+        for (var i = 0; i < sp.xs.length; i++) if (sp.xs[i] > last) { hx.push(sp.xs[i]); hy.push(sp.ys[i]); }
+        sp.xs = hx; sp.ys = hy;
+        sp.plot.setData([hx, hy]);
+      }).catch(function () {});
+  }
+
+  function renderAgents(s) {
+    var ul = document.getElementById("agents-" + s.site);
+    ul.textContent = "";
+    if (!s.agents.length) { ul.appendChild(el("li", "empty", "no agents reported")); return; }
+    s.agents.forEach(function (a) {
+      var li = el("li", "agent " + (a.online ? "online" : "offline"), a.agent + (a.online ? "" : " offline"));
+      li.title = (a.online ? "online" : "offline") + " since " + new Date(Date.parse(a.ts)).toLocaleString() + " · sw " + a.sw;
+      ul.appendChild(li);
+    });
+  }
+
+  function renderAlerts(s) {
+    var ul = document.getElementById("alerts-" + s.site);
+    ul.textContent = "";
+    s.alerts.forEach(function (a) {
+      var li = el("li", "alert " + a.severity);
+      li.dataset.alert = a.id;
+      li.appendChild(el("b", null, a.severity));
+      li.appendChild(document.createTextNode(a.summary + " (since " + new Date(Date.parse(a.started)).toLocaleTimeString() + ")"));
+      ul.appendChild(li);
+    });
+  }
+
+  function onOccupancy(z) {
+    var s = sites[z.site];
+    if (!s) return;
+    for (var i = 0; i < s.zones.length; i++) if (s.zones[i].zone === z.zone) s.zones[i] = z;
+    updateZone(z);
+  }
+  function onAgent(a) {
+    var s = sites[a.site];
+    if (!s) return;
+    s.agents = s.agents.filter(function (x) { return x.agent !== a.agent; });
+    if (!a.removed) s.agents.push(a);
+    s.agents.sort(function (x, y) { return x.agent < y.agent ? -1 : 1; });
+    renderAgents(s);
+  }
+  function onAlert(a) {
+    var s = sites[a.site];
+    if (!s) return;
+    s.alerts = s.alerts.filter(function (x) { return x.id !== a.id; });
+    if (a.state === "firing") s.alerts.push(a);
+    renderAlerts(s);
+  }
+
+  function renderAll() {
+    state.sites.forEach(function (k) { if (sites[k]) renderSite(sites[k]); });
+  }
+  renderAll();
+
+  function connect() {
+    var q = state.sites.map(function (s) { return "site=" + encodeURIComponent(s); }).join("&");
+    var es = new EventSource(base + "/api/v1/stream?" + q);
+    es.addEventListener("open", function () { conn.textContent = "live"; conn.className = "conn conn-live"; });
+    es.addEventListener("error", function () {
+      conn.textContent = "reconnecting…"; conn.className = "conn conn-wait";
+    });
+    es.addEventListener("snapshot", function (e) {
+      var d = JSON.parse(e.data);
+      offset = d.now - Date.now();
+      Object.keys(d.sites).forEach(function (k) { sites[k] = d.sites[k]; });
+      renderAll();
+    });
+    es.addEventListener("tick", function (e) { offset = JSON.parse(e.data).now - Date.now(); });
+    es.addEventListener("occupancy", function (e) { onOccupancy(JSON.parse(e.data)); });
+    es.addEventListener("agent", function (e) { onAgent(JSON.parse(e.data)); });
+    es.addEventListener("alert", function (e) { onAlert(JSON.parse(e.data)); });
+  }
+  connect();
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(function () {
+      Object.keys(sparks).forEach(function (k) {
+        var sp = sparks[k];
+        sp.plot.setSize({ width: Math.max(120, sp.box.clientWidth), height: 48 });
+      });
+    }, 200);
+  });
+  setInterval(function () {
+    document.querySelectorAll(".zone").forEach(markStale);
+  }, 5000);
+})();

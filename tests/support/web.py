@@ -1,0 +1,196 @@
+"""footfall-web for tests and benchmarks: the server (uvicorn in a thread on a free port),
+site variants with fixed opening hours, and headless Debian Chromium through Playwright."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from footfall_contract.site import Site, parse_site
+from footfall_web.app import ForecasterFactory, Web, create_app
+from footfall_web.config import WebSettings
+from tests.support.collector import SITE_YAML
+from tests.support.services import free_port, wait_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+_HOURS = 'opening_hours: {mon-fri: "08:00-20:00", sat: "10:00-16:00"}'
+
+
+def site_with_hours(hours: str, site_id: str = "test-site") -> Site:
+    """The collector tests' site (same zones and doors) with other opening hours, e.g.
+    '{mon-sun: "00:00-24:00"}' (always open) or '{mon-sun: closed}' (never)."""
+    text = SITE_YAML.replace(_HOURS, f"opening_hours: {hours}")
+    text = text.replace("site: test-site", f"site: {site_id}")
+    return parse_site(text, f"{site_id}.yaml")
+
+
+ALWAYS_OPEN = '{mon-sun: "00:00-24:00"}'
+NEVER_OPEN = "{mon-sun: closed}"
+
+
+def web_settings(mqtt_port: int, influx_url: str, **overrides: Any) -> WebSettings:
+    data: dict[str, Any] = {
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "reconnect_min_s": 1,
+            "reconnect_max_s": 1,
+        },
+        "influx": {"url": influx_url, "database": "footfall", "timeout_s": 5},
+        "http": {"host": "127.0.0.1", "port": 0},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return WebSettings(**data)
+
+
+class WebServer:
+    """The real app under uvicorn on a free port, in a thread of the test process.
+    `host` is where it listens (0.0.0.0 for the bind-policy test); tests connect to
+    127.0.0.1."""
+
+    def __init__(
+        self,
+        settings: WebSettings,
+        sites: list[Site],
+        *,
+        forecaster_factory: ForecasterFactory | bool | None = True,
+    ) -> None:
+        self.port = settings.http.port or free_port()
+        self.web = Web(settings, sites, forecaster_factory=forecaster_factory)
+        self.app = create_app(self.web)
+        config = uvicorn.Config(
+            self.app,
+            host=settings.http.host,
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="footfall-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 15.0) -> WebServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise TimeoutError("footfall-web did not start")
+            time.sleep(0.02)
+        wait_port(self.port, timeout_s)
+        if not self.web.live.connected.wait(timeout_s):
+            raise TimeoutError("footfall-web did not connect to MQTT")
+        return self
+
+    def stop(self) -> None:
+        self.web.close_streams()
+        self.server.should_exit = True
+        self.thread.join(15)
+        assert not self.thread.is_alive(), "footfall-web did not stop"
+
+
+@contextmanager
+def web_server(
+    settings: WebSettings,
+    sites: list[Site],
+    *,
+    forecaster_factory: ForecasterFactory | bool | None = True,
+) -> Iterator[WebServer]:
+    server = WebServer(settings, sites, forecaster_factory=forecaster_factory).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def chromium_available() -> bool:
+    return os.access(CHROMIUM, os.X_OK) and shutil.which(CHROMIUM) is not None
+
+
+def screenshot_path(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / f"{name}.png"
+
+
+def seed_occupancy(
+    influx_url: str, site: Site, zone: str, points: Iterable[tuple[float, int]]
+) -> None:
+    """Write `occupancy` points (epoch seconds, count) as the collector would."""
+    from footfall_collector.config import InfluxSettings
+    from footfall_collector.influx import connect
+
+    capacity = site.zone(zone).capacity
+    extra = f",capacity={capacity}i" if capacity else ""
+    influx = connect(InfluxSettings(url=influx_url, database="footfall"))
+    try:
+        influx.ensure_database()
+        influx.write(
+            [
+                f"occupancy,site={site.site},zone={zone} count={count}i{extra} "
+                f"{int(t * 1000) * 1_000_000}"
+                for t, count in points
+            ]
+        )
+    finally:
+        influx.close()
+
+
+def seed_typical(
+    influx_url: str,
+    site: Site,
+    zone: str,
+    *,
+    peak_hour: int = 15,
+    peak_count: int = 200,
+    weeks: int = 4,
+    now_s: float | None = None,
+) -> None:
+    """`occupancy` history on the past `weeks` same weekdays as today (site-local): every
+    15 minutes from 06:00 to 22:00, rising linearly to `peak_count` at `peak_hour`:00."""
+    today = dt.datetime.fromtimestamp(now_s or time.time(), site.tz).date()
+    points = []
+    for week in range(1, weeks + 1):
+        day = today - dt.timedelta(days=7 * week)
+        for minute in range(6 * 60, 22 * 60, 15):
+            local = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), site.tz)
+            distance = abs(minute - peak_hour * 60) / 60
+            points.append((local.timestamp(), max(0, round(peak_count * (1 - distance / 9)))))
+    seed_occupancy(influx_url, site, zone, points)
+
+
+def seed_recent(influx_url: str, site: Site, zone: str, hours: float = 6, peak: int = 120) -> None:
+    """A wave of occupancy over the last `hours`, one point a minute (for sparklines)."""
+    now = time.time()
+    minutes = int(hours * 60)
+    points = [
+        (now - (minutes - m) * 60, round(peak * (0.55 + 0.45 * math.sin(m / 40))))
+        for m in range(minutes)
+    ]
+    seed_occupancy(influx_url, site, zone, points)
