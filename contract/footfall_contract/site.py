@@ -417,6 +417,12 @@ def _get(table: Mapping[str, T], key: str, kind: str, site: str) -> T:
 # --- loading -------------------------------------------------------------------------
 
 
+def site_files(folder: Path) -> list[Path]:
+    """The site files in a folder: NAME.yaml (or .yml). Companions such as the alert
+    rules, NAME.alerts.yaml, have a dot in the stem and are not sites."""
+    return sorted(p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if "." not in p.stem)
+
+
 def load_site(path: str | os.PathLike[str]) -> Site:
     """Read and check a site file; every failure, a missing file too, is a SiteError."""
     file = os.fspath(path)

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from footfall_contract.site import site_files
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 OUT = HERE / "dashboards"
@@ -46,9 +48,9 @@ Thresholds = list[tuple[float | None, str]]
 
 def site_timezones() -> list[str]:
     """The distinct `timezone:` values of deploy/sites/*.yaml, first-seen order (read
-    as text: the generator needs no YAML library and no site validation)."""
+    as text: the generator needs no site validation)."""
     zones: list[str] = []
-    for path in sorted(SITES.glob("*.yaml")):
+    for path in site_files(SITES):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("timezone:"):
                 tz = line.split(":", 1)[1].split("#", 1)[0].strip().strip("\"'")

@@ -37,11 +37,15 @@ class _Handler:
 
 
 class SmtpSink:
-    """aiosmtpd on 127.0.0.1:`port`; `tls_dir` (server.crt, server.key) adds STARTTLS and
-    requires AUTH LOGIN/PLAIN with `credentials`."""
+    """aiosmtpd on 127.0.0.1:`port`; `tls_dir` (server.crt, server.key) adds STARTTLS (or
+    TLS from the first byte, `implicit_tls`) and requires AUTH LOGIN/PLAIN with
+    `credentials`."""
 
     def __init__(
-        self, tls_dir: Path | None = None, credentials: tuple[str, str] | None = None
+        self,
+        tls_dir: Path | None = None,
+        credentials: tuple[str, str] | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
@@ -51,6 +55,7 @@ class SmtpSink:
         self.lock = threading.Lock()
         self.tls_dir = tls_dir
         self.credentials = credentials
+        self.implicit_tls = implicit_tls
         self.controller: Controller | None = None
 
     def _auth(self, _server: SMTP, _session: Session, _env: Envelope, mech: str, data: Any) -> Any:
@@ -65,12 +70,11 @@ class SmtpSink:
         if self.tls_dir is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.tls_dir / "server.crt", self.tls_dir / "server.key")
-            kwargs = {
-                "tls_context": context,
-                "require_starttls": True,
-                "authenticator": self._auth,
-                "auth_required": True,
-            }
+            kwargs = {"authenticator": self._auth, "auth_required": True}
+            if self.implicit_tls:
+                kwargs.update(ssl_context=context, auth_require_tls=False)
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
         self.controller = Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
         )

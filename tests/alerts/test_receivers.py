@@ -99,6 +99,27 @@ def test_smtp_starttls_with_login(tls_dir: Path) -> None:
         server.stop()
 
 
+# aiosmtpd counts only STARTTLS as TLS for its AUTH check; this connection is TLS from
+# the first byte.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_implicit_tls_with_login(tls_dir: Path) -> None:
+    server = SmtpSink(tls_dir, credentials=("alerts", "s3cret"), implicit_tls=True)
+    server.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=server.port,
+            security="tls",
+            username="alerts",
+            password="s3cret",
+            ca_certs=tls_dir / "ca.crt",
+        )
+        smtp.send(settings, ["a@example.org"], NOTIFICATION, "test-site-8")
+        assert server.subjects() == ["[test-site] FIRING: 2 × agent offline (pi-offline)"]
+    finally:
+        server.stop()
+
+
 def test_smtp_server_away_is_retryable() -> None:
     settings = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout_s=2)
     with pytest.raises(Retryable, match="Connection refused"):

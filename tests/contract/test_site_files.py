@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from footfall_collector.occupancy import OccupancyEngine
-from footfall_contract.site import load_site
+from footfall_contract.site import load_site, site_files
 
-SITES = sorted((Path(__file__).parents[2] / "deploy" / "sites").glob("*.yaml"))
+SITES = site_files(Path(__file__).parents[2] / "deploy" / "sites")
 
 
 @pytest.mark.parametrize("path", SITES, ids=[p.stem for p in SITES])
