@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: the whole system on one machine for the Iso Omena Service Centre. A local
 # Mosquitto and InfluxDB (installed if missing), four weeks of simulated history, the
-# collector, and one simulated Raspberry Pi per door (the real agent code on gpiozero mock
-# pins, driven by simulated visitors in real time). Ctrl-C stops what it started.
+# collector, the web board, the alerts service (its e-mails go to a local mail catcher),
+# and one simulated Raspberry Pi per door (the real agent code on gpiozero mock pins,
+# driven by simulated visitors in real time). Ctrl-C stops what it started.
 #
 # Idempotent: a second run reuses the virtual environment, the services' data, the
 # history already written today and the agents' outboxes (their epochs and sequence
@@ -12,7 +13,8 @@
 #   FOOTFALL_DEMO_VISITS          visits a day (20000: every unit open and busier than
 #                                 real, so that there is something to see at any hour;
 #                                 "real" for the site's opening hours and usual crowd)
-#   FOOTFALL_DEMO_MQTT_PORT, _INFLUX_PORT, _COLLECTOR_PORT   (18830, 18086, 18108)
+#   FOOTFALL_DEMO_MQTT_PORT, _INFLUX_PORT, _COLLECTOR_PORT, _WEB_PORT, _ALERTS_PORT,
+#   _SMTP_PORT, _WEBHOOK_PORT     (18830, 18086, 18108, 8080, 18110, 18025, 18026)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,6 +24,10 @@ visits=${FOOTFALL_DEMO_VISITS:-20000}
 mqtt_port=${FOOTFALL_DEMO_MQTT_PORT:-18830}
 influx_port=${FOOTFALL_DEMO_INFLUX_PORT:-18086}
 collector_port=${FOOTFALL_DEMO_COLLECTOR_PORT:-18108}
+web_port=${FOOTFALL_DEMO_WEB_PORT:-8080}
+alerts_port=${FOOTFALL_DEMO_ALERTS_PORT:-18110}
+smtp_port=${FOOTFALL_DEMO_SMTP_PORT:-18025}
+webhook_port=${FOOTFALL_DEMO_WEBHOOK_PORT:-18026}
 demo=var/demo
 py=.venv/bin
 
@@ -49,7 +55,7 @@ cleanup() {
   trap - INT TERM EXIT
   echo
   if [ ${#pids[@]} -gt 0 ]; then
-    say "stopping the simulated agents and the collector (pids ${pids[*]})"
+    say "stopping the simulated agents, the collector, the web board and the alerts (pids ${pids[*]})"
     kill -TERM "${pids[@]}" 2>/dev/null || true
     for _ in $(seq 100); do
       alive=()
@@ -84,9 +90,21 @@ else
   say "3/5 history: already written today (or FOOTFALL_DEMO_BACKFILL_DAYS=0)"
 fi
 
-say "4/5 starting the collector"
+say "4/5 starting the collector, the web board and the alerts service"
 FOOTFALL_HTTP__PORT=$collector_port \
   $py/footfall-collector run --site "$site" 2>> "$demo/collector.log" &
+pids+=($!)
+FOOTFALL_HTTP__PORT=$web_port \
+  $py/footfall-web run --site "$site" >> "$demo/web.log" 2>&1 &
+pids+=($!)
+# Stand-ins for the mail server and Teams: what the alerts send lands in alerts-sent.log.
+$py/python deploy/dev/catcher.py --smtp-port "$smtp_port" --http-port "$webhook_port" \
+  >> "$demo/alerts-sent.log" 2>&1 &
+pids+=($!)
+FOOTFALL_HTTP__PORT=$alerts_port FOOTFALL_STATE_DIR="$PWD/$demo/alerts" \
+FOOTFALL_SMTP__HOST=127.0.0.1 FOOTFALL_SMTP__PORT=$smtp_port FOOTFALL_SMTP__SECURITY=none \
+FOOTFALL_ALERTS_TEAMS_URL="http://127.0.0.1:$webhook_port/teams" \
+  $py/footfall-alerts run --site "$site" 2>> "$demo/alerts.log" &
 pids+=($!)
 
 sim_args=(--mode realtime --hours 24 --state-dir "$demo/agents")
@@ -102,10 +120,16 @@ cat <<TEXT
 
 demo: running. Site $site_id ($site): visitors walk through every door, the agents count
       them and publish to MQTT, the collector writes InfluxDB and each zone's occupancy.
+      live board http://127.0.0.1:$web_port/
+      library    http://127.0.0.1:$web_port/crowding/$site_id/library   (the public display)
+      API        http://127.0.0.1:$web_port/openapi.json
+      alerts     http://127.0.0.1:$alerts_port/api/v1/alerts   what they send: $demo/alerts-sent.log
       collector  http://127.0.0.1:$collector_port/occupancy   /healthz   /metrics
       MQTT       127.0.0.1:$mqtt_port    mosquitto_sub -p $mqtt_port -v -t 'footfall/v1/#'
       InfluxDB   http://127.0.0.1:$influx_port, database footfall (InfluxQL)
-      logs       $demo/collector.log, $demo/sim.log
+      logs       $demo/collector.log, web.log, alerts.log, sim.log
+      Grafana    not part of the demo: dashboards/grafana/ is provisioned by
+                 deploy/server/docker-compose.yml (docs/dashboards.md)
       Ctrl-C stops everything the demo started.
 
 demo: the library's occupancy as it changes:

@@ -4,12 +4,15 @@ second run reuses what the first one made."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +73,11 @@ class Demo:
             self.proc.wait()
 
 
+def http_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -85,6 +93,10 @@ def demo_env(clone: Path) -> Iterator[dict[str, str]]:
         FOOTFALL_DEMO_MQTT_PORT=str(free_port()),
         FOOTFALL_DEMO_INFLUX_PORT=str(free_port()),
         FOOTFALL_DEMO_COLLECTOR_PORT=str(free_port()),
+        FOOTFALL_DEMO_WEB_PORT=str(free_port()),
+        FOOTFALL_DEMO_ALERTS_PORT=str(free_port()),
+        FOOTFALL_DEMO_SMTP_PORT=str(free_port()),
+        FOOTFALL_DEMO_WEBHOOK_PORT=str(free_port()),
         FOOTFALL_DEMO_BACKFILL_DAYS="2",
         FOOTFALL_DEMO_VISITS="60000",
     )
@@ -138,11 +150,20 @@ def test_demo_from_a_clean_clone_runs_and_stops(clone: Path, demo_env: dict[str,
             what="occupancy written by the collector",
         )
         assert port_open(collector_port)
+        # The web board serves the site's live occupancy; the alerts service answers.
+        web = f"http://127.0.0.1:{demo_env['FOOTFALL_DEMO_WEB_PORT']}"
+        wait_for(lambda: port_open(int(demo_env["FOOTFALL_DEMO_WEB_PORT"])), 60, "the web board")
+        zones = http_json(f"{web}/api/v1/sites/iso-omena/occupancy")
+        assert "library" in json.dumps(zones)
+        alerts = f"http://127.0.0.1:{demo_env['FOOTFALL_DEMO_ALERTS_PORT']}/api/v1/alerts"
+        wait_for(lambda: port_open(int(demo_env["FOOTFALL_DEMO_ALERTS_PORT"])), 60, "alerts")
+        assert http_json(alerts)["site"] == "iso-omena"
         demo.ctrl_c()
         assert not group_alive(demo.proc.pid), "a process of the demo outlived Ctrl-C"
         assert not port_open(int(demo_env["FOOTFALL_DEMO_MQTT_PORT"]))
         assert not port_open(int(demo_env["FOOTFALL_DEMO_INFLUX_PORT"]))
-        assert not port_open(collector_port)
+        for name in ("COLLECTOR", "WEB", "ALERTS", "SMTP", "WEBHOOK"):
+            assert not port_open(int(demo_env[f"FOOTFALL_DEMO_{name}_PORT"])), name
         assert "stopping" in demo.output()
 
         # A second run reuses the environment, the data and today's history.
