@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from footfall_contract.site import site_files
+from footfall_web.config import CrowdingSettings
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -238,20 +239,22 @@ BARS = {
 TIMESERIES = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}}
 LINES = {"drawStyle": "line", "lineWidth": 2, "fillOpacity": 10, "showPoints": "never"}
 CAPACITY: Thresholds = [(None, "green"), (50, "yellow"), (80, "orange"), (100, "red")]
+# The built-in public display's default levels (footfall_web.config), in percent: the
+# library dashboard and the kiosk say the same thing.
+_LEVELS = CrowdingSettings()
+MODERATE, BUSY, VERY_BUSY = (
+    round(x * 100) for x in (_LEVELS.moderate, _LEVELS.busy, _LEVELS.very_busy)
+)
 CROWDING = [
-    {
-        "type": "range",
-        "options": {"from": 0, "to": 50, "result": {"text": "Quiet", "color": "green"}},
-    },
-    {
-        "type": "range",
-        "options": {"from": 50, "to": 80, "result": {"text": "Busy", "color": "orange"}},
-    },
-    {
-        "type": "range",
-        "options": {"from": 80, "to": 100000, "result": {"text": "Very busy", "color": "red"}},
-    },
+    {"type": "range", "options": {"from": lo, "to": hi, "result": {"text": text, "color": color}}}
+    for lo, hi, text, color in (
+        (0, MODERATE, "Quiet", "green"),
+        (MODERATE, BUSY, "Moderate", "yellow"),
+        (BUSY, VERY_BUSY, "Busy", "orange"),
+        (VERY_BUSY, 100000, "Very busy", "red"),
+    )
 ]
+CROWDING_COLOURS = [(None, "green"), (MODERATE, "yellow"), (BUSY, "orange"), (VERY_BUSY, "red")]
 
 
 PATTERNS = "Patterns: last 4 weeks, this month (open the row to run its queries)"
@@ -604,11 +607,12 @@ def library() -> Json:
         panel(
             "stat",
             "Crowding",
-            "Quiet below 50% of capacity, busy from 50%, very busy from 80%.",
+            f"Quiet below {MODERATE}% of capacity, moderate from {MODERATE}%, busy from {BUSY}%, "
+            f"very busy from {VERY_BUSY}% (the public display's levels).",
             [target("A", ratio_now(), "$zone")],
             unit="percent",
             mappings=CROWDING,
-            thresholds=[(None, "green"), (50, "orange"), (80, "red")],
+            thresholds=CROWDING_COLOURS,
             options={**STAT, "colorMode": "background"},
         ),
         6,
@@ -622,7 +626,7 @@ def library() -> Json:
             [target("A", ratio_now(), "$zone")],
             unit="percent",
             maximum=100,
-            thresholds=[(None, "green"), (50, "orange"), (80, "red")],
+            thresholds=CROWDING_COLOURS,
             options={"reduceOptions": STAT["reduceOptions"], "showThresholdMarkers": True},
         ),
         6,
