@@ -52,7 +52,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings(CollectorSettings, args.config)
     collector = Collector(settings, site)
     stop = threading.Event()
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
+    # `kill -USR1 PID` prints every thread's stack on file descriptor 2 (stderr)
+    faulthandler.register(signal.SIGUSR1, file=2)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info(

@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:  # a development machine's kernel may never report NTP sync
         logging.getLogger("footfall_edge.agent").setLevel(logging.ERROR)
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
+    # `kill -USR1 PID` prints every thread's stack on file descriptor 2 (stderr)
+    faulthandler.register(signal.SIGUSR1, file=2)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
