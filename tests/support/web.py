@@ -4,6 +4,7 @@ site variants with fixed opening hours, and headless Debian Chromium through Pla
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -17,9 +18,10 @@ from typing import Any
 import uvicorn
 
 from footfall_contract.site import Site, parse_site
+from footfall_contract.timefmt import format_ts
 from footfall_web.app import ForecasterFactory, Web, create_app
 from footfall_web.config import WebSettings
-from tests.support.collector import SITE_YAML
+from tests.support.collector import SITE_YAML, now_ms
 from tests.support.services import free_port, wait_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,6 +36,18 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 _HOURS = 'opening_hours: {mon-fri: "08:00-20:00", sat: "10:00-16:00"}'
+
+
+def occupancy(count: int, capacity: int | None = 250, ts_ms: int | None = None) -> str:
+    """A retained zone occupancy payload (SPEC §2) as the collector publishes it."""
+    return json.dumps(
+        {
+            "count": count,
+            "capacity": capacity,
+            "ratio": None if capacity is None else round(count / capacity, 4),
+            "ts": format_ts(ts_ms if ts_ms is not None else now_ms()),
+        }
+    )
 
 
 def site_with_hours(hours: str, site_id: str = "test-site") -> Site:

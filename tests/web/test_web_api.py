@@ -22,6 +22,7 @@ from tests.support.services import Influx, Mosquitto, free_port
 from tests.support.web import (
     ALWAYS_OPEN,
     NEVER_OPEN,
+    occupancy,
     seed_typical,
     site_with_hours,
     web_server,
@@ -33,17 +34,6 @@ pytestmark = pytest.mark.services
 OPEN = site_with_hours(ALWAYS_OPEN)
 CLOSED = site_with_hours(NEVER_OPEN, "closed-site")
 TOKEN = "test-token-0123456789"
-
-
-def occupancy(count: int, capacity: int | None = 250, ts_ms: int | None = None) -> str:
-    return json.dumps(
-        {
-            "count": count,
-            "capacity": capacity,
-            "ratio": None if capacity is None else round(count / capacity, 4),
-            "ts": format_ts(ts_ms if ts_ms is not None else now_ms()),
-        }
-    )
 
 
 def alert(alert_id: str, state: str) -> str:

@@ -26,6 +26,7 @@ from tests.support.web import (
     ALWAYS_OPEN,
     NEVER_OPEN,
     WebServer,
+    occupancy,
     screenshot_path,
     seed_recent,
     seed_typical,
@@ -39,17 +40,6 @@ pytestmark = pytest.mark.services
 OPEN = site_with_hours(ALWAYS_OPEN)
 CLOSED = site_with_hours(NEVER_OPEN, "closed-site")
 PREFIX = "footfall/v1/test-site"
-
-
-def occupancy(count: int, capacity: int | None, ts_ms: int | None = None) -> str:
-    return json.dumps(
-        {
-            "count": count,
-            "capacity": capacity,
-            "ratio": None if capacity is None else round(count / capacity, 4),
-            "ts": format_ts(ts_ms if ts_ms is not None else now_ms()),
-        }
-    )
 
 
 def only_local_requests(page: Page, server: WebServer) -> list[str]:
