@@ -1,6 +1,7 @@
-"""Fixtures for the deployment tests: a password file with the five kinds of broker
-account, a private CA and server certificate from deploy/mosquitto/make-certs, and a real
-Mosquitto running the repository's broker config with both."""
+"""Fixtures for the deployment tests: a password file with every kind of broker account
+(agents, collector, dashboard, alerts, web), a private CA and server certificate from
+deploy/mosquitto/make-certs, and a real Mosquitto running the repository's broker config
+with both."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ USERS = {
     "collector": "pw-collector",
     "dashboard": "pw-dashboard",
     "alerts": "pw-alerts",
+    "web": "pw-web",
 }
 
 

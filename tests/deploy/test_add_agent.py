@@ -18,10 +18,11 @@ import pytest
 from footfall_contract.mqttclient import make_client
 from footfall_contract.topics import agent_topic, zone_occupancy_topic
 from footfall_edge.settings import load_config_here
-from tests.support.broker_users import MOSQUITTO_DIR, RepoBroker, User, UserRecorder
+from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
 
 ADD_AGENT = MOSQUITTO_DIR / "add-agent"
 SITE = "test-site"
+NOT_AUTHORIZED = 135  # MQTT v5 reason code
 
 
 def run(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -59,9 +60,14 @@ def test_help_and_script_hygiene() -> None:
         ["--site", "bad site", "--agent", "pi-1"],
         ["--site", SITE, "--agent", "-pi"],
         ["--site", SITE, "--agent", "collector"],  # a service account's name
+        ["--site", SITE, "--agent", "dashboard"],
+        ["--site", SITE, "--agent", "alerts"],
+        ["--site", SITE, "--agent", "web"],
         ["--site", SITE],  # no agent
         ["--role", "admin"],
         ["--role", "collector", "--agent", "pi-1"],
+        ["--role", "web", "--site", SITE],
+        ["--role", "alerts", "--ca-cert", "/etc/hostname"],
         ["--site", SITE, "--agent", "pi-1", "--port", "70000"],
         ["--site", SITE, "--agent", "pi-1", "--broker", "mqtt;rm -rf"],
     ],
@@ -148,6 +154,62 @@ def test_new_agent_logs_in_with_the_written_configuration(
         client.disconnect()
         client.loop_stop()
         collector.close()
+        broker.kill()
+
+
+@pytest.mark.services
+def test_service_roles_get_the_accounts_the_acl_names(tmp_path: Path) -> None:
+    """--role collector, alerts, web and dashboard: fixed usernames whose mqtt.env logs in
+    with the rights deploy/mosquitto/acl gives that user."""
+    passwd = tmp_path / "passwd"
+    out = tmp_path / "out"
+    roles = ("collector", "alerts", "web", "dashboard")
+    outputs = {role: run("--role", role, "--passwd-file", passwd, "--out", out) for role in roles}
+    assert sorted(line.split(":")[0] for line in passwd.read_text().splitlines()) == sorted(roles)
+    creds: dict[str, str] = {}
+    for role in roles:
+        env = out / role / "mqtt.env"
+        assert sorted(p.name for p in (out / role).iterdir()) == ["mqtt.env"]
+        assert stat.S_IMODE(env.stat().st_mode) == 0o600
+        values = env_file(env)
+        assert values["FOOTFALL_MQTT__USERNAME"] == role
+        creds[role] = values["FOOTFALL_MQTT__PASSWORD"]
+        assert re.fullmatch(r"[A-Za-z0-9]{32}", creds[role])
+        assert creds[role] not in outputs[role].stdout + outputs[role].stderr
+    # Where each service's two lines go (deploy/server/*.env.example name the same user).
+    for role in ("collector", "alerts", "web"):
+        assert f"deploy/server/{role}.env" in (out / role / "mqtt.env").read_text()
+        assert f"/etc/footfall/{role}.env" in outputs[role].stdout
+        example = env_file(REPO / "deploy" / "server" / f"{role}.env.example")
+        assert example["FOOTFALL_MQTT__USERNAME"] == role
+    assert len(set(creds.values())) == len(roles)
+
+    broker = RepoBroker(tmp_path / "mosquitto", passwd)
+    broker.start()
+    users: dict[str, User] = {}
+    readers: list[UserRecorder] = []
+    try:
+        web = UserRecorder(broker.port, "web", creds["web"], "footfall/v1/+/#")
+        readers.append(web)
+        for role in roles:
+            users[role] = User(broker.port, role, creds[role], v5=True)
+            assert users[role].accepted, role
+        zone = zone_occupancy_topic(SITE, "hall")
+        alert = f"footfall/v1/{SITE}/alert/over-capacity-hall"
+        for role, topic, payload in (("collector", zone, "zone"), ("alerts", alert, "alert")):
+            rc = users[role].publish(topic, payload, retain=True)
+            assert rc is not None and not rc.is_failure, (role, rc)
+        for role in ("web", "dashboard"):  # read-only accounts
+            rc = users[role].publish(zone, "forged")
+            assert rc is not None and rc.value == NOT_AUTHORIZED, (role, rc)
+        web.wait_until(lambda: len(web.messages) >= 2, 10)
+        time.sleep(0.2)
+        assert sorted(m.payload for m in web.messages) == [b"alert", b"zone"]
+    finally:
+        for user in users.values():
+            user.close()
+        for reader in readers:
+            reader.close()
         broker.kill()
 
 

@@ -6,16 +6,20 @@ command line."""
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
+import time
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -23,8 +27,15 @@ from footfall_alerts.cli import main as alerts_main
 from footfall_alerts.config import AlertsSettings
 from footfall_collector.cli import main as collector_main
 from footfall_collector.config import CollectorSettings
-from footfall_contract.settings import load_settings
-from tests.support.broker_users import MOSQUITTO_DIR, REPO
+from footfall_contract.settings import ConfigError, load_settings
+from footfall_contract.timefmt import format_ts
+from footfall_web.auth import check_bind_policy, hash_password
+from footfall_web.cli import main as web_main
+from footfall_web.config import WebSettings
+from tests.deploy.conftest import USERS
+from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User
+from tests.support.collector import now_ms
+from tests.support.services import Influx, free_port
 
 SERVER = REPO / "deploy" / "server"
 COMPOSE = SERVER / "docker-compose.yml"
@@ -126,12 +137,14 @@ def host_path(source: str) -> Path | None:
 
 def test_services_images_and_restart_policy(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"mosquitto", "influxdb", "grafana", "collector", "alerts"}
+    assert set(services) == {"mosquitto", "influxdb", "grafana", "collector", "alerts", "web"}
     assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
     assert services["influxdb"]["image"] == "influxdb:1.11"
     assert services["grafana"]["image"].startswith("grafana/grafana-oss:")
     assert "build" in services["collector"]
     assert services["alerts"]["build"] == services["collector"]["build"]  # the same image
+    assert services["web"]["build"] == services["collector"]["build"]
+    assert services["web"]["image"] == services["collector"]["image"]
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
         assert service["logging"]["options"]["max-size"], name  # logs are rotated
@@ -143,6 +156,8 @@ def test_ports_plain_services_only_on_loopback(compose: dict[str, Any]) -> None:
     assert published(services["influxdb"]) == {8086: "127.0.0.1"}
     assert published(services["collector"]) == {9108: "127.0.0.1"}
     assert published(services["alerts"]) == {9110: "127.0.0.1"}  # its API has no login
+    # Behind a reverse proxy with TLS on the host by default (WEB_BIND in .env.example).
+    assert published(services["web"]) == {8080: "127.0.0.1"}
     assert set(published(services["grafana"])) == {3000}
 
 
@@ -158,6 +173,8 @@ def test_named_volumes_hold_the_state(compose: dict[str, Any]) -> None:
     assert mounts(services["influxdb"])["/var/lib/influxdb"] == ("influxdb-data", False)
     assert mounts(services["grafana"])["/var/lib/grafana"] == ("grafana-data", False)
     assert mounts(services["alerts"])["/var/lib/footfall-alerts"] == ("alerts-data", False)
+    # The web app keeps no state: only the site file, read-only.
+    assert [ro for _src, ro in mounts(services["web"]).values()] == [True]
     used = {src for s in services.values() for src, _ in mounts(s).values() if not host_path(src)}
     assert used == set(compose["volumes"])
 
@@ -208,6 +225,9 @@ def test_healthchecks(compose: dict[str, Any]) -> None:
     assert "mosquitto" in depends
     assert "9110/healthz" in " ".join(services["alerts"]["healthcheck"]["test"])
     assert "mosquitto" in services["alerts"]["depends_on"]
+    assert "8080/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["web"]["depends_on"]["influxdb"]["condition"] == "service_healthy"
+    assert "mosquitto" in services["web"]["depends_on"]
 
 
 def test_every_variable_is_in_env_example(raw: dict[str, Any]) -> None:
@@ -297,6 +317,55 @@ def test_alerts_service_configures_footfall_alerts(
     assert "install -d -o footfall -g footfall -m 700 /var/lib/footfall-alerts" in runs
 
 
+def _web_env(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The web container's environment: web.env (from its example; compose's `environment`
+    wins over `env_file`), quotes removed as compose and systemd do."""
+    web = compose["services"]["web"]
+    assert web["env_file"] == ["web.env"]
+    for key in list(os.environ):
+        if key.startswith("FOOTFALL_"):
+            monkeypatch.delenv(key)
+    example = {k: v.strip("'") for k, v in env_example(SERVER / "web.env.example").items()}
+    return example | {k: str(v) for k, v in web["environment"].items()}
+
+
+def test_web_service_configures_footfall_web(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web = compose["services"]["web"]
+    assert (SERVER / "web.env.example").is_file()
+    ignored = subprocess.run(
+        ["git", "-C", str(REPO), "check-ignore", "-q", str(SERVER / "web.env")], check=False
+    )
+    assert ignored.returncode == 0, "web.env holds secrets: git must ignore it"
+    for key, value in _web_env(compose, monkeypatch).items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(WebSettings)
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.username) == (
+        "mosquitto",
+        1883,
+        "web",  # deploy/mosquitto/acl: read-only, occupancy, alerts, agent status
+    )
+    assert settings.influx.url == "http://influxdb:8086" and not settings.influx.create_database
+    assert settings.influx.username == "grafana" and settings.influx.password is not None
+    assert (settings.http.host, settings.http.port) == ("0.0.0.0", 8080)
+    # Beyond loopback: the example (no users, no tokens) is refused until some are added.
+    assert check_bind_policy(settings.http.host, None, 0, 1) is True
+    with pytest.raises(ConfigError, match="no users or tokens"):
+        check_bind_policy(settings.http.host, settings.auth.require_login, 0, 0)
+    # The command reads the folder the site file is mounted into; the file is a valid site
+    # under a name footfall-web takes (NAME.yaml, no dot in NAME).
+    command = web["command"]
+    assert command == ["footfall-web", "run", "--sites-dir", "/etc/footfall/sites"]
+    assert web_main(["run", "--sites-dir", "/nonexistent/sites"]) == 2  # parses
+    [(target, (source, read_only))] = mounts(web).items()
+    assert read_only and Path(target).parent == Path(command[-1])
+    assert Path(target).suffix == ".yaml" and "." not in Path(target).stem
+    site = host_path(source)
+    assert site is not None and collector_main(["check-site", str(site)]) == 0
+    assert source == mounts(compose["services"]["collector"])["/etc/footfall/site.yaml"][0]
+
+
 def test_grafana_gets_the_influx_read_user(compose: dict[str, Any]) -> None:
     env = compose["services"]["grafana"]["environment"]
     influx = compose["services"]["influxdb"]["environment"]
@@ -304,6 +373,9 @@ def test_grafana_gets_the_influx_read_user(compose: dict[str, Any]) -> None:
     assert env["FOOTFALL_INFLUX_USER"] == influx["INFLUXDB_READ_USER"]
     assert env["FOOTFALL_INFLUX_PASSWORD"] == influx["INFLUXDB_READ_USER_PASSWORD"]
     assert mounts(compose["services"]["grafana"])["/var/lib/grafana/dashboards"][1]
+    web = compose["services"]["web"]["environment"]  # footfall-web reads with the same user
+    assert web["FOOTFALL_INFLUX__USERNAME"] == influx["INFLUXDB_READ_USER"]
+    assert web["FOOTFALL_INFLUX__PASSWORD"] == influx["INFLUXDB_READ_USER_PASSWORD"]
 
 
 # -- Dockerfile -------------------------------------------------------------------------------
@@ -345,6 +417,26 @@ def test_dockerfile_installs_the_collector_extra_only() -> None:
             for src in sources:
                 assert (REPO / src).exists(), src
                 assert f"!{src.rstrip('/')}/" in ignore or f"!{src}" in ignore, src
+
+
+def test_image_holds_the_web_app_and_its_package_data() -> None:
+    """The image installs footfall_web from dashboards/footfall_web, and every template,
+    script, style and vendored file is package data (else the installed app has no pages)."""
+    copies = [rest.split() for word, rest in _instructions() if word == "COPY"]
+    assert ["dashboards/footfall_web", "./dashboards/footfall_web"] in copies
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "dashboards" in pyproject["packages"]["find"]["where"]
+    package = REPO / "dashboards" / "footfall_web"
+    data = {
+        f for pattern in pyproject["package-data"]["footfall_web"] for f in package.glob(pattern)
+    }
+    files = {
+        f
+        for folder in ("templates", "static")
+        for f in (package / folder).rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts
+    }
+    assert files and files == data, sorted(str(f.relative_to(package)) for f in files ^ data)
 
 
 def test_collector_extra_and_code_need_no_gpio() -> None:
@@ -439,3 +531,158 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
         and "footfall-alerts is not executable" not in line
     ]
     assert complaints == []
+
+
+# -- the web service, run ---------------------------------------------------------------------
+
+
+class AuthInflux(Influx):
+    """InfluxDB 1.x with authentication on, as the compose file runs it
+    (INFLUXDB_HTTP_AUTH_ENABLED)."""
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        conf = self.workdir / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  auth-enabled = true\n"))
+        return argv
+
+
+def influx_call(url: str, path: str, data: str, user: str = "", password: str = "") -> int:
+    """POST to InfluxDB's /query (q=...) or /write (line protocol): the HTTP status."""
+    params: dict[str, str] = {"db": "footfall"}
+    if user:
+        params |= {"u": user, "p": password}
+    body = ({"q": data} if path == "/query" else None, data if path == "/write" else None)
+    r = httpx.post(f"{url}{path}", params=params, data=body[0], content=body[1], timeout=10)
+    return r.status_code
+
+
+@pytest.mark.services
+def test_web_service_runs_with_its_compose_environment(
+    compose: dict[str, Any],
+    broker: RepoBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`footfall-web run --sites-dir` with the web container's environment (web.env from
+    its example, then compose's values; only the host names and ports point at local
+    services): the repository's broker with the `web` account, InfluxDB with
+    authentication and the read-only user the InfluxDB image creates, the mounted site."""
+    env = _web_env(compose, monkeypatch)
+    web = compose["services"]["web"]
+    influx = AuthInflux(tmp_path / "influx")
+    influx.start()
+    proc: subprocess.Popen[str] | None = None
+    try:
+        # What the influxdb image does at its first start (INFLUXDB_* in the compose file).
+        admin = ("admin", "admin-pw")
+        reader = (env["FOOTFALL_INFLUX__USERNAME"], env["FOOTFALL_INFLUX__PASSWORD"])
+        for q in (
+            f"CREATE USER {admin[0]} WITH PASSWORD '{admin[1]}' WITH ALL PRIVILEGES",
+            "CREATE DATABASE footfall",
+            f"CREATE USER {reader[0]} WITH PASSWORD '{reader[1]}'",
+            f"GRANT READ ON footfall TO {reader[0]}",
+        ):
+            assert influx_call(influx.url, "/query", q, *admin) == 200, q
+        ts_ns = (now_ms() - 600_000) * 1_000_000
+        point = f"occupancy,site=iso-omena,zone=library count=77i,capacity=350i {ts_ns}"
+        assert influx_call(influx.url, "/write", point, *admin) == 204
+        assert influx_call(influx.url, "/write", point, *reader) == 403  # read-only indeed
+
+        # The site file, where the compose file mounts it.
+        [(target, (source, _ro))] = mounts(web).items()
+        site_src = host_path(source)
+        assert site_src is not None
+        sites = tmp_path / "etc" / Path(target).parent.relative_to("/etc")
+        sites.mkdir(parents=True)
+        shutil.copy(site_src, sites / Path(target).name)
+
+        port = free_port()
+        env |= {
+            "FOOTFALL_MQTT__HOST": "127.0.0.1",
+            "FOOTFALL_MQTT__PORT": str(broker.port),
+            "FOOTFALL_MQTT__PASSWORD": USERS["web"],  # the line add-agent --role web writes
+            "FOOTFALL_INFLUX__URL": influx.url,
+            "FOOTFALL_HTTP__PORT": str(port),
+        }
+        argv = [str(Path(sys.executable).parent / web["command"][0]), *web["command"][1:-1]]
+        argv.append(str(sites))
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+
+        # As the example comes (no users, no tokens): refused, it would be open.
+        refused = subprocess.run(
+            argv, env=base_env | env, capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 2 and "no users or tokens" in refused.stderr
+
+        token = "a-long-random-token-0123"
+        env |= {
+            "FOOTFALL_AUTH__USERS": json.dumps({"manager": hash_password("pw-manager", n=2**10)}),
+            "FOOTFALL_AUTH__TOKENS": json.dumps([token]),
+        }
+        proc = subprocess.Popen(
+            argv, env=base_env | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()[0]
+        # The container's healthcheck command, on this port.
+        check = [a.replace(":8080/", f":{port}/") for a in web["healthcheck"]["test"][1:]]
+        check[0] = sys.executable
+        assert subprocess.run(check, capture_output=True, timeout=30).returncode == 0
+
+        occupancy = {"count": 123, "capacity": 350, "ratio": 0.3514, "ts": format_ts(now_ms())}
+        status = {"state": "online", "epoch": "e1", "ts": format_ts(now_ms()), "sw": "0.1.0"}
+        collector = User(broker.port, "collector", USERS["collector"], v5=True)
+        agent = User(broker.port, "agent-a", USERS["agent-a"])
+        try:
+            topic = "footfall/v1/iso-omena"
+            collector.publish(f"{topic}/zone/library/occupancy", json.dumps(occupancy), retain=True)
+            agent.publish(f"{topic}/agent/agent-a/status", json.dumps(status), retain=True)
+        finally:
+            collector.close()
+            agent.close()
+
+        bearer = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert http.get("/api/v1/sites").status_code == 401  # beyond loopback: login
+            board = http.get("/", follow_redirects=False)
+            assert board.status_code == 303 and "/login" in board.headers["location"]
+            assert http.get("/crowding/iso-omena/library").status_code == 200  # public
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                occ = http.get("/api/v1/sites/iso-omena/occupancy", headers=bearer).json()
+                zones = {z["zone"]: z["count"] for z in occ["zones"]}
+                if zones["library"] == 123 and occ["agents"]:
+                    break
+                time.sleep(0.1)
+            assert zones["library"] == 123
+            assert [(a["agent"], a["online"]) for a in occ["agents"]] == [("agent-a", True)]
+            history = http.get(
+                "/api/v1/sites/iso-omena/zones/library/history?from=-1h", headers=bearer
+            )
+            assert history.status_code == 200, history.text
+            assert 77 in [p["count"] for p in history.json()["points"]], history.json()
+            login = http.post(
+                "/login",
+                data={"user": "manager", "password": "pw-manager", "next": "/"},
+                follow_redirects=False,
+            )
+            assert login.status_code == 303 and login.headers["location"] == "/"
+            assert http.get("/").status_code == 200
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        influx.kill()

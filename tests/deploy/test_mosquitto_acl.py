@@ -1,7 +1,8 @@
 """The broker's access control and policy (deploy/mosquitto: mosquitto.conf,
 conf.d/footfall.conf, acl) in a real Mosquitto: an agent publishes only as itself, the
 collector reads agents and writes zones, the alerts service reads agents and zones and
-writes alerts, dashboards only read zones and alerts, and nobody gets in anonymously.
+writes alerts, dashboards only read zones and alerts, the web board only reads zone
+occupancy, alerts and agent status, and nobody gets in anonymously.
 
 Mosquitto drops a denied MQTT 3.1.1 publish silently (the publisher still gets its PUBACK),
 so "denied" is checked where it matters: the subscriber that would have received it never
@@ -11,6 +12,7 @@ so once the legitimate message has arrived, a wrongly allowed one would have too
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
@@ -26,10 +28,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from footfall_contract.config import MqttSettings
+from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import AGENT_KINDS, agent_topic, alert_topic, zone_occupancy_topic
+from footfall_web.live import LiveState
 from tests.deploy.conftest import USERS
 from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
+from tests.support.collector import now_ms
 from tests.support.services import free_port
+from tests.support.web import ALWAYS_OPEN, site_with_hours
 
 pytestmark = pytest.mark.services
 
@@ -284,6 +291,139 @@ def test_alerts_cannot_count_or_pose_as_an_agent_and_nobody_else_writes_alerts(
     assert payloads(agents_rx) == [b"legit"]
     assert payloads(zones_rx) == []
     assert payloads(board) == [b"alert-legit"]
+
+
+# -- the web board ----------------------------------------------------------------------------
+
+WEB_SITE = site_with_hours(ALWAYS_OPEN, SITE)  # zones library, kela, ... of site "s"
+
+
+def _status(state: str) -> str:
+    return json.dumps({"state": state, "epoch": "e1", "ts": format_ts(now_ms()), "sw": "0.1.0"})
+
+
+def _occupancy(count: int) -> str:
+    return json.dumps(
+        {"count": count, "capacity": 250, "ratio": count / 250, "ts": format_ts(now_ms())}
+    )
+
+
+def _alert(alert_id: str) -> str:
+    ts = format_ts(now_ms())
+    return json.dumps(
+        {
+            "id": alert_id,
+            "rule": "library over capacity",
+            "kind": "over_capacity",
+            "severity": "critical",
+            "state": "firing",
+            "scope": {"zone": "library"},
+            "summary": "Library over capacity",
+            "started": ts,
+            "ts": ts,
+        }
+    )
+
+
+def test_web_board_reads_occupancy_alerts_and_agent_status_with_its_own_client(
+    broker: RepoBroker, connect: Connect
+) -> None:
+    """footfall-web's own MQTT client (footfall_web.live.LiveState: its subscriptions,
+    MQTT 3.1.1, clean session) logged in as `web` gets the retained live state."""
+    connect("agent-a").publish(
+        agent_topic(SITE, "agent-a", "status"), _status("online"), retain=True
+    )
+    connect("collector", v5=True).publish(ZONE, _occupancy(42), retain=True)
+    connect("alerts", v5=True).publish(ALERT, _alert("over-capacity-library"), retain=True)
+    settings = MqttSettings(host="127.0.0.1", port=broker.port, username="web", password="pw-web")
+    live = LiveState(settings, [WEB_SITE], None)
+    live.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            snap = live.snapshot([SITE])[SITE]
+            if snap["agents"] and snap["alerts"] and live.reading(SITE, "library"):
+                break
+            time.sleep(0.05)
+        assert live.connected.is_set()
+        reading = live.reading(SITE, "library")
+        assert reading is not None and reading.count == 42
+        snap = live.snapshot([SITE])[SITE]
+        assert [(a["agent"], a["online"]) for a in snap["agents"]] == [("agent-a", True)]
+        assert [a["id"] for a in snap["alerts"]] == ["over-capacity-library"]
+        # A Last Will (the agent's retained "offline") reaches the board too.
+        pi = connect(
+            "agent-b",
+            client_id="footfall-s-agent-b",
+            will=(agent_topic(SITE, "agent-b", "status"), _status("offline")),
+        )
+        pi.publish(agent_topic(SITE, "agent-b", "status"), _status("online"), retain=True)
+        pi.die()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            agents = {a["agent"]: a["online"] for a in live.snapshot([SITE])[SITE]["agents"]}
+            if agents.get("agent-b") is False:
+                break
+            time.sleep(0.05)
+        assert agents == {"agent-a": True, "agent-b": False}
+    finally:
+        live.stop()
+
+
+def test_web_reads_no_agent_data_and_publishes_nothing(connect: Connect, listen: Listen) -> None:
+    """`web` reads only zone occupancy, alerts and agent status: with the widest filters
+    it still gets no crossing, presence, fault or health, nor other zone topics; and
+    nothing it publishes, as MQTT v5 (refused) or 3.1.1 (dropped silently), gets through."""
+    wide = [listen("web", "#"), listen("web", "footfall/v1/+/agent/#")]
+    exact = listen("web", agent_topic(SITE, "agent-a", "crossing"))
+    agents_rx = listen("collector", "footfall/v1/+/agent/#")
+    zones_rx = listen("dashboard", "footfall/v1/+/zone/#")
+    alerts_rx = listen("dashboard", "footfall/v1/+/alert/#")
+    agent = connect("agent-a")
+    for kind in AGENT_KINDS:
+        if kind != "status":
+            agent.publish(agent_topic(SITE, "agent-a", kind), f"private-{kind}")
+    collector = connect("collector", v5=True)
+    collector.publish(f"footfall/v1/{SITE}/zone/library/other", "not-occupancy")
+    agent.publish(agent_topic(SITE, "agent-a", "status"), "status-legit", retain=True)
+    collector.publish(ZONE, "zone-legit", retain=True)
+    for rec in (*wide, agents_rx):
+        rec.wait_until(arrived(rec, b"status-legit"), 10)
+    wide[0].wait_until(arrived(wide[0], b"zone-legit"), 10)
+    assert payloads(wide[0]) == [b"status-legit", b"zone-legit"]
+    assert payloads(wide[1]) == [b"status-legit"]
+    assert payloads(exact) == []
+
+    forged = [
+        agent_topic(SITE, "web", "crossing"),  # the agent pattern, closed by the deny line
+        agent_topic(SITE, "web", "status"),
+        agent_topic(SITE, "agent-a", "crossing"),
+        ZONE,
+        ALERT,
+        "footfall/v1/other",
+        "something/else",
+    ]
+    web5 = connect("web", v5=True)
+    for topic in forged:
+        rc = web5.publish(topic, "forged", retain=True)
+        assert rc is not None and rc.value == NOT_AUTHORIZED, (topic, rc)
+    web3 = connect("web")  # MQTT 3.1.1, as footfall-web: a denial is silent
+    for topic in forged:
+        web3.publish(topic, "forged-311", retain=True)
+    agent.publish(OWN, "after")
+    collector.publish(ZONE, "zone-after")
+    connect("alerts", v5=True).publish(ALERT, "alert-after")
+    agents_rx.wait_until(arrived(agents_rx, b"after"), 10)
+    zones_rx.wait_until(arrived(zones_rx, b"zone-after"), 10)
+    alerts_rx.wait_until(arrived(alerts_rx, b"alert-after"), 10)
+    wide[0].wait_until(arrived(wide[0], b"alert-after"), 10)
+    for rec in (agents_rx, zones_rx, alerts_rx, *wide):
+        assert not any(p.startswith(b"forged") for p in payloads(rec)), payloads(rec)
+    # Nor was anything retained: a late reader of every topic sees only the real ones.
+    late = listen("alerts", "footfall/v1/#")
+    late.wait_until(lambda: len(late.messages) >= 2, 10)
+    time.sleep(0.3)
+    assert sorted(payloads(late)) == [b"status-legit", b"zone-legit"]
 
 
 def test_broker_keeps_an_absent_collectors_backlog_across_a_restart(

@@ -105,3 +105,20 @@ def test_pages_and_scripts_name_no_other_host() -> None:
     for path in [*package.glob("templates/*.html"), *package.glob("static/*.*")]:
         text = path.read_text()
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text), path
+
+
+def test_env_example_quotes_the_json_settings() -> None:
+    """Password hashes contain "$": docker compose expands variables in unquoted and
+    double-quoted env_file values, so the example shows them in single quotes (literal for
+    compose, and systemd's EnvironmentFile= removes them too)."""
+    values = {
+        m[1]: m[2]
+        for m in re.finditer(
+            r"^#?\s*(FOOTFALL_AUTH__(?:USERS|TOKENS))=(.*)$", ENV_EXAMPLE.read_text(), re.M
+        )
+    }
+    assert set(values) == {"FOOTFALL_AUTH__USERS", "FOOTFALL_AUTH__TOKENS"}
+    for name, value in values.items():
+        assert value.startswith("'") and value.endswith("'"), name
+        json.loads(value[1:-1])  # JSON inside
+    assert "$" in values["FOOTFALL_AUTH__USERS"]
