@@ -60,8 +60,8 @@ def main() -> int:
     print(f"catching e-mail on 127.0.0.1:{args.smtp_port}, webhooks on :{args.http_port}")
     sys.stdout.flush()
     stop.wait()
-    http.shutdown()
-    smtp.stop()
+    # Both servers run in daemon threads and keep nothing: leaving is enough (aiosmtpd's
+    # stop() waits without a limit for sessions a client keeps open).
     return 0
 
 
