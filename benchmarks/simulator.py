@@ -183,6 +183,21 @@ def main() -> None:
         "speedup_over_real_time": round(86_400 / full_day),
     }
     print(json.dumps(results["full_day_vs_target"], indent=2))
+    if "pipeline" in results:
+        # Baselines from the same run: the same day with no I/O at all, and InfluxDB's
+        # share of the backfill's time.
+        compute_s = results["compute"]["total_s"]
+        bf = results["backfill"]
+        results["ratios"] = {
+            "mqtt_over_compute": round(results["mqtt"]["acked_s"] / compute_s, 2),
+            "pipeline_over_compute": round(results["pipeline"]["in_influx_s"] / compute_s, 2),
+            "backfill_points_per_s_over_influx_write_rate": (
+                round(bf["points_per_s"] / bf["write_points_per_s"], 2)
+                if bf["write_points_per_s"]
+                else None
+            ),
+        }
+        print(json.dumps(results["ratios"], indent=2))
 
 
 if __name__ == "__main__":
