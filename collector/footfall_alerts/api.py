@@ -1,8 +1,9 @@
 """The HTTP API: active alerts, silences and acknowledgements (who, until when, why),
 `/healthz` and `/metrics`. Bad input gets a 4xx whose `detail` says what is wrong.
 
-It has no login of its own: it listens on loopback by default; put it behind the reverse
-proxy that guards Grafana to reach it from elsewhere."""
+Access: `/api/v1/*` needs `Authorization: Bearer <token>` when `http.tokens` are set;
+without tokens the service only listens on loopback (it refuses to start elsewhere).
+`/healthz` and `/metrics` stay open (no alert content, for monitoring)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from footfall_contract.httpauth import bearer_token, check_token
 from footfall_contract.topics import ID_PATTERN
 
 from .engine import Effect, Engine, Silence
@@ -94,15 +96,37 @@ def make_app(service: AlertsService) -> FastAPI:
             problems.append(f"{where}: {msg}" if where else msg)
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
-    @app.get("/api/v1/alerts")
+    tokens = service.settings.http.token_values()
+
+    def authorized(request: Request) -> None:
+        if not service.token_required:
+            return
+        presented = bearer_token(request.headers.get("authorization"))
+        if presented is None:
+            raise HTTPException(
+                401,
+                "a bearer token is required: send Authorization: Bearer <token> "
+                "(one of the service's http.tokens)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not check_token(tokens, presented):
+            raise HTTPException(
+                401,
+                "the bearer token is not one of the service's http.tokens",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+
+    api = APIRouter(dependencies=[Depends(authorized)])
+
+    @api.get("/api/v1/alerts")
     def alerts() -> dict[str, Any]:
         return service.snapshot_alerts()
 
-    @app.get("/api/v1/silences")
+    @api.get("/api/v1/silences")
     def silences() -> list[dict[str, Any]]:
         return list(service.snapshot_alerts()["silences"])
 
-    @app.post("/api/v1/silences", status_code=201)
+    @api.post("/api/v1/silences", status_code=201)
     def add_silence(body: SilenceIn) -> dict[str, Any]:
         matchers = {k: v for k, v in body.matchers.model_dump().items() if v is not None}
         _check_matchers(service, matchers)
@@ -129,7 +153,7 @@ def make_app(service: AlertsService) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
         return _silence_json(made[0])
 
-    @app.delete("/api/v1/silences/{silence_id}", status_code=204)
+    @api.delete("/api/v1/silences/{silence_id}", status_code=204)
     def remove_silence(silence_id: str) -> Response:
         try:
             service.apply(lambda engine, at: engine.remove_silence(silence_id, at))
@@ -137,7 +161,7 @@ def make_app(service: AlertsService) -> FastAPI:
             raise HTTPException(404, f"no silence {silence_id!r}") from None
         return Response(status_code=204)
 
-    @app.post("/api/v1/alerts/{alert_id}/ack")
+    @api.post("/api/v1/alerts/{alert_id}/ack")
     def acknowledge(alert_id: str, body: AckIn) -> dict[str, Any]:
         try:
             service.apply(lambda engine, at: engine.acknowledge(alert_id, body.by, body.reason, at))
@@ -147,6 +171,8 @@ def make_app(service: AlertsService) -> FastAPI:
             ) from None
         found = [a for a in service.snapshot_alerts()["alerts"] if a["id"] == alert_id]
         return found[0] if found else {"id": alert_id}
+
+    app.include_router(api)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -49,7 +49,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     service.start()
     if service.http is not None:
-        log.info("API on http://%s:%s/api/v1/alerts", service.http.host, service.http.port)
+        log.info(
+            "API on http://%s:%s/api/v1/alerts (%s)",
+            service.http.host,
+            service.http.port,
+            "bearer token required" if service.token_required else "no token: loopback only",
+        )
     try:
         while not stop.wait(1.0):
             pass

@@ -6,11 +6,50 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from footfall_collector.config import HttpSettings, InfluxSettings
-from footfall_contract.config import MqttSettings
+from footfall_contract.config import ConfigError, MqttSettings
+from footfall_contract.httpauth import MIN_TOKEN_LENGTH, is_loopback, short_tokens
 from footfall_contract.settings import FootfallSettings
+
+
+class AlertsHttpSettings(HttpSettings):
+    """The API: where it listens, and the bearer tokens it asks for."""
+
+    port: int | None = Field(9110, ge=0, le=65535)
+    """0 = any free port, unset (null) = no API. Its own default (not the collector's
+    9108) also when only some FOOTFALL_HTTP__* variables are set."""
+    tokens: list[SecretStr] = Field(default_factory=list)
+    """`Authorization: Bearer <token>` for /api/v1/* (at least 16 characters each). Set:
+    every /api/v1/* request needs one, on loopback too. Unset: only allowed on loopback
+    (the API is then open to local processes, as before)."""
+
+    @field_validator("tokens")
+    @classmethod
+    def _long_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        short = short_tokens([t.get_secret_value() for t in value])
+        if short:
+            raise ValueError(f"tokens[{short[0]}] is shorter than {MIN_TOKEN_LENGTH} characters")
+        return value
+
+    def token_values(self) -> list[str]:
+        return [t.get_secret_value() for t in self.tokens]
+
+
+def token_required(host: str, tokens: int) -> bool:
+    """Whether the API asks for a bearer token; ConfigError when it would listen beyond
+    loopback without any (anyone on the network could silence every alert)."""
+    if tokens:
+        return True
+    if not is_loopback(host):
+        raise ConfigError(
+            f"http.host {host!r} is beyond loopback: the alerts API (silences, "
+            "acknowledgements) needs a bearer token there, but none is configured. Set "
+            "FOOTFALL_HTTP__TOKENS='[\"<at least 16 random characters>\"]' (or tokens = "
+            "[...] under [http] in the config file), or listen on 127.0.0.1."
+        )
+    return False
 
 
 class SmtpSettings(BaseModel):
@@ -47,8 +86,9 @@ class DeliverySettings(BaseModel):
 class AlertsSettings(FootfallSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
-    http: HttpSettings = HttpSettings(port=9110)
-    """/api/v1/alerts, silences, acknowledgements, /healthz, /metrics (0 = any free port)."""
+    http: AlertsHttpSettings = AlertsHttpSettings()
+    """/api/v1/alerts, silences, acknowledgements, /healthz, /metrics (0 = any free port);
+    bearer tokens for /api/v1/* (required beyond loopback)."""
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
     state_dir: Path = Path("/var/lib/footfall-alerts")

@@ -34,7 +34,7 @@ from footfall_contract.mqttclient import make_client
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 
-from .config import AlertsSettings
+from .config import AlertsSettings, token_required
 from .engine import PUBLISHED, DriftObs, Effect, Engine, Notification, Transition
 from .inputs import observations, subscriptions
 from .metrics import Metrics
@@ -83,6 +83,10 @@ class AlertsService:
         influx: Influx | None = None,
     ) -> None:
         self.settings = settings
+        # first: refuse to open the API to the network without a token
+        self.token_required = settings.http.port is not None and token_required(
+            settings.http.host, len(settings.http.tokens)
+        )
         self.site = site
         self.rules = with_defaults(rules, settings)
         self.clock = clock or SystemClock()

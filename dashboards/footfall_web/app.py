@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import secrets
 import threading
@@ -17,7 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qs, quote
 
+import urllib3
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,14 +29,18 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import StreamingResponse
 
 from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from footfall_contract.config import ConfigError
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
+from footfall_contract.topics import ID_PATTERN
 
-from . import auth, i18n, levels, sse
+from . import actions, auth, i18n, levels, sse
 from .config import WebSettings
 from .history import BadParameter, history_points, history_query, history_request
 from .live import Change, LiveState
 from .models import (
+    AlertAckIn,
+    AlertSilenceIn,
     ErrorOut,
     ForecastPoint,
     HistoryOut,
@@ -50,6 +58,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 SESSION_COOKIE = "footfall_session"
 LANG_COOKIE = "footfall_lang"
+CSRF_HEADER = "X-CSRF-Token"
 KEEPALIVE_S = 15.0
 
 
@@ -118,6 +127,12 @@ class Web:
         self.sites = {s.site: s for s in sites}
         if not self.sites:
             raise ValueError("footfall-web needs at least one site")
+        unknown = set(settings.alerts.sites) - set(self.sites)
+        if unknown:
+            raise ConfigError(
+                f"alerts.sites names unknown site(s) {', '.join(sorted(unknown))} "
+                f"(sites: {', '.join(self.sites)})"
+            )
         self.live = LiveState(settings.mqtt, self.sites.values(), settings.client_id)
         self.influx = connect(settings.influx)
         self.now = now
@@ -136,6 +151,7 @@ class Web:
             secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         )
         self.tokens = [t.get_secret_value() for t in settings.auth.tokens]
+        self.alerts_http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
         self.closing = False
 
     def close_streams(self) -> None:
@@ -180,6 +196,46 @@ class Web:
         # a user taken out of the configuration is out, even with a valid cookie
         return user if user in self.settings.auth.users else None
 
+    def has_token(self, request: Request) -> bool:
+        token = auth.bearer_token(request.headers.get("authorization"))
+        return token is not None and auth.check_token(self.tokens, token)
+
+    def csrf_session(self, request: Request) -> str:
+        """What the CSRF token is bound to: the login cookie, or nothing without a login."""
+        if not self.login_required:
+            return ""
+        return request.cookies.get(SESSION_COOKIE) or ""
+
+    def csrf_token(self, request: Request) -> str:
+        return auth.csrf_token(self.session_secret, self.csrf_session(request))
+
+    def alert_actions(self, site: str) -> bool:
+        return self.settings.alerts.url_for(site) is not None
+
+    def call_alerts(self, site: str, req: actions.Upstream) -> dict[str, Any]:
+        """One request to the site's footfall-alerts API; ActionError for every failure."""
+        base = self.settings.alerts.url_for(site)
+        if base is None:
+            raise actions.not_configured(site)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        token = self.settings.alerts.token
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        try:
+            answer = self.alerts_http.request(
+                req.method,
+                base + req.path,
+                body=json.dumps(req.body).encode(),
+                headers=headers,
+                timeout=urllib3.Timeout(total=self.settings.alerts.timeout_s),
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise actions.unreachable(base, str(exc.__cause__ or exc)) from None
+        if not 200 <= answer.status < 300:
+            raise actions.upstream_error(answer.status, answer.data)
+        return actions.parse_answer(answer.data)
+
 
 def web_of(request: Request) -> Web:
     web: Web = request.app.state.web
@@ -202,11 +258,38 @@ def api_user(request: Request, web: WebDep) -> str:
 
 UserDep = Annotated[str, Depends(api_user)]
 
+
+def csrf_user(request: Request, web: WebDep, user: UserDep) -> str:
+    """The board's user for a state-changing request: a bearer token, or a login cookie
+    (or no login on loopback) with the page's CSRF token in X-CSRF-Token and no
+    cross-site fetch metadata."""
+    if web.has_token(request):
+        return user
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise HTTPException(403, "cross-site request refused")
+    presented = request.headers.get(CSRF_HEADER)
+    if not auth.check_csrf(web.session_secret, web.csrf_session(request), presented):
+        raise HTTPException(
+            403,
+            f"missing or stale {CSRF_HEADER} header (reload the board and try again)",
+        )
+    return user
+
+
+CsrfUserDep = Annotated[str, Depends(csrf_user)]
+AlertId = Annotated[str, PathParam(pattern=rf"^{ID_PATTERN}$", max_length=64)]
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     404: {"model": ErrorOut},
     503: {"model": ErrorOut},
+}
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    403: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+    502: {"model": ErrorOut},
 }
 
 
@@ -235,6 +318,12 @@ def create_app(web: Web) -> FastAPI:
         redoc_url=None,
     )
     app.state.web = web
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        # one readable line (what the board shows next to an alert), as ErrorOut says
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
+
     # uPlot is most of the public display's weight; streams (text/event-stream) are exempt
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -282,6 +371,9 @@ def create_app(web: Web) -> FastAPI:
             "sparkline_hours": web.settings.board.sparkline_hours,
             "base": base(request),
             "login": web.login_required,
+            "actions": {s: web.alert_actions(s) for s in wanted},
+            "silence_hours": web.settings.alerts.silence_hours,
+            "csrf": web.csrf_token(request),
         }
         return templates.TemplateResponse(
             request,
@@ -518,6 +610,42 @@ def create_app(web: Web) -> FastAPI:
             peak_time=None if peak is None else levels.slot_time(peak, t.step_min),
         )
 
+    # -- alert actions (proxied to the site's footfall-alerts) -------------------------
+
+    def act(site: str, alert_id: str, what: str, req: actions.Upstream) -> dict[str, Any]:
+        web.site(site)
+        try:
+            answer = web.call_alerts(site, req)
+        except actions.ActionError as exc:
+            log.warning("alert %s/%s: %s failed: %s", site, alert_id, what, exc.message)
+            raise HTTPException(exc.status, exc.message) from None
+        log.info("alert %s/%s: %s (by %s)", site, alert_id, what, req.body.get("by"))
+        return answer
+
+    @app.post(
+        "/api/v1/sites/{site}/alerts/{alert_id}/ack",
+        responses=ACTION_ERRORS,
+        tags=["alerts"],
+        summary="Acknowledge a firing alert (stops its repeats) as the logged-in user",
+    )
+    def ack_alert(
+        site: str, alert_id: AlertId, body: AlertAckIn, user: CsrfUserDep
+    ) -> dict[str, Any]:
+        return act(site, alert_id, "acknowledge", actions.ack_request(alert_id, user, body.reason))
+
+    @app.post(
+        "/api/v1/sites/{site}/alerts/{alert_id}/silence",
+        responses=ACTION_ERRORS,
+        tags=["alerts"],
+        summary="Silence one alert for some hours as the logged-in user",
+        status_code=201,
+    )
+    def silence_alert(
+        site: str, alert_id: AlertId, body: AlertSilenceIn, user: CsrfUserDep
+    ) -> dict[str, Any]:
+        req = actions.silence_request(alert_id, user, body.reason, body.hours)
+        return act(site, alert_id, f"silence for {body.hours:g} h", req)
+
     @app.get("/api/v1/stream", include_in_schema=False, response_model=None)
     async def stream(
         request: Request, _user: UserDep, site: Annotated[list[str] | None, Query()] = None
@@ -532,6 +660,16 @@ def create_app(web: Web) -> FastAPI:
         )
 
     return app
+
+
+def validation_message(errors: Iterable[Any]) -> str:
+    """FastAPI's validation errors as one line: `where: what; ...`."""
+    problems = []
+    for err in errors:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(problems) or "invalid request"
 
 
 def safe_next(target: str) -> str:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from dataclasses import dataclass
 
 from footfall_contract.config import ConfigError
+
+# shared with footfall-alerts' API; re-exported for this package
+from footfall_contract.httpauth import bearer_token as bearer_token
+from footfall_contract.httpauth import check_token as check_token
+from footfall_contract.httpauth import is_loopback as is_loopback
 
 SCHEME = "scrypt"
 _N, _R, _P = 2**14, 8, 1
@@ -85,22 +89,6 @@ def check_login(users: dict[str, str], user: str, password: str) -> bool:
     return ok and encoded is not None
 
 
-def check_token(tokens: list[str], presented: str) -> bool:
-    found = False
-    for token in tokens:
-        found |= hmac.compare_digest(token.encode(), presented.encode())
-    return found
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
-
-
 # -- session cookies ------------------------------------------------------------------
 
 
@@ -126,18 +114,24 @@ def read_session(secret: bytes, cookie: str | None, now_s: float) -> str | None:
         return None
 
 
-# -- bind policy ----------------------------------------------------------------------
+# -- CSRF -----------------------------------------------------------------------------
 
 
-def is_loopback(host: str) -> bool:
-    """Whether a listen address only takes local connections. Host names other than
-    "localhost" count as beyond loopback (they may resolve anywhere)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
+def csrf_token(secret: bytes, session: str | None) -> str:
+    """The token the board sends with its POSTs (`X-CSRF-Token`), bound to the login
+    cookie (or to "no login" on loopback). Another site can neither read it (same-origin
+    policy) nor send the header without a CORS preflight, which is never granted."""
+    mac = hmac.new(secret, b"csrf\0" + (session or "").encode(), hashlib.sha256).digest()
+    return _b64(mac)
+
+
+def check_csrf(secret: bytes, session: str | None, presented: str | None) -> bool:
+    if not presented:
         return False
+    return hmac.compare_digest(csrf_token(secret, session).encode(), presented.encode())
+
+
+# -- bind policy ----------------------------------------------------------------------
 
 
 def login_required(host: str, require_login: bool | None) -> bool:

@@ -112,6 +112,53 @@ class BoardSettings(BaseModel):
     forecast_step_min: int = Field(15, ge=1, le=120)
 
 
+class AlertsApiSettings(BaseModel):
+    """Where each site's footfall-alerts API is, for the board's Acknowledge and Silence
+    buttons. Unset (no url, no sites): no buttons, and the board's action endpoints
+    answer 404."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    """Base URL of every site's alerts API; "{site}" is replaced by the site id, e.g.
+    "http://127.0.0.1:9110" (one site) or "http://alerts-{site}:9110"."""
+    sites: dict[str, str] = {}
+    """site id -> base URL, over `url` for those sites."""
+    token: SecretStr | None = None
+    """Bearer token sent to the alerts APIs (one of their http.tokens)."""
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    silence_hours: list[Annotated[float, Field(gt=0, le=24 * 7)]] = [1.0, 4.0]
+    """The board's Silence buttons (hours); the action endpoint accepts up to a week."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_alerts_url(value.replace("{site}", "site"), "url")
+        return value
+
+    @field_validator("sites")
+    @classmethod
+    def _site_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for site, url in value.items():
+            check_alerts_url(url, f"sites.{site}")
+        return value
+
+    def url_for(self, site: str) -> str | None:
+        """The site's alerts API base URL (no trailing slash), None when not configured."""
+        url = self.sites.get(site) or (
+            self.url.replace("{site}", site) if self.url is not None else None
+        )
+        return None if url is None else url.rstrip("/")
+
+
+def check_alerts_url(url: str, name: str) -> None:
+    if not url.startswith(("http://", "https://")) or len(url) < 10:
+        raise ValueError(f"{name}: {url!r} is not an http:// or https:// URL")
+    if "{" in url or "}" in url:
+        raise ValueError(f'{name}: {url!r}: the only placeholder is "{{site}}" (in url)')
+
+
 class WebSettings(FootfallSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
@@ -119,6 +166,7 @@ class WebSettings(FootfallSettings):
     auth: AuthSettings = AuthSettings()
     crowding: CrowdingSettings = CrowdingSettings()
     board: BoardSettings = BoardSettings()
+    alerts: AlertsApiSettings = AlertsApiSettings()
     client_id: str | None = None
     """MQTT client id; default footfall-web-<random> (clean session: it only reads
     retained state)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .levels import Level, State
 
@@ -134,3 +134,20 @@ class PublicCrowding(BaseModel):
     peak_time: str | None
     peak_label: str | None
     forecast: list[ForecastPoint]
+
+
+class AlertAckIn(BaseModel):
+    """Acknowledge a firing alert (the user's name is the login's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500, description="default: from the live board")
+
+
+class AlertSilenceIn(BaseModel):
+    """Silence one alert for some hours (the user's name is the login's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hours: float = Field(1.0, gt=0, le=24 * 7, description="how long, up to a week")
+    reason: str | None = Field(None, max_length=500, description="default: from the live board")

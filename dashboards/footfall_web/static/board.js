@@ -169,15 +169,84 @@
     });
   }
 
+  var notes = {}; // "site/alert" -> {text, error}: why the last action failed
+  var busy = {}; // "site/alert" -> true while an action is under way
+
+  function clock(ts) {
+    return new Date(Date.parse(ts)).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  }
+
   function renderAlerts(s) {
     var ul = document.getElementById("alerts-" + s.site);
     ul.textContent = "";
+    var canAct = state.actions && state.actions[s.site];
     s.alerts.forEach(function (a) {
+      var k = key(s.site, a.id);
       var li = el("li", "alert " + a.severity);
       li.dataset.alert = a.id;
       li.appendChild(el("b", null, a.severity));
       li.appendChild(document.createTextNode(a.summary + " (since " + new Date(Date.parse(a.started)).toLocaleTimeString() + ")"));
+      if (a.acknowledged_by) li.appendChild(el("span", "acked", "acknowledged by " + a.acknowledged_by));
+      if (a.silenced_until && Date.parse(a.silenced_until) > Date.now() + offset) {
+        li.appendChild(el("span", "silenced", "silenced until " + clock(a.silenced_until)));
+      }
+      if (canAct) {
+        var bar = el("span", "actions");
+        if (!a.acknowledged_by) {
+          var ack = el("button", "act-ack", "Acknowledge");
+          ack.type = "button";
+          ack.disabled = !!busy[k];
+          ack.addEventListener("click", function () { act(s.site, a, "ack", {}); });
+          bar.appendChild(ack);
+        }
+        (state.silence_hours || []).forEach(function (h) {
+          var b = el("button", "act-silence", "Silence " + h + " h");
+          b.type = "button";
+          b.dataset.hours = String(h);
+          b.disabled = !!busy[k];
+          b.addEventListener("click", function () { act(s.site, a, "silence", { hours: h }); });
+          bar.appendChild(b);
+        });
+        li.appendChild(bar);
+      }
+      var note = notes[k];
+      if (note) {
+        var n = el("span", "note" + (note.error ? " note-error" : ""), note.text);
+        n.setAttribute("role", note.error ? "alert" : "status");
+        li.appendChild(n);
+      }
       ul.appendChild(li);
+    });
+  }
+
+  function act(site, a, what, body) {
+    var k = key(site, a.id);
+    busy[k] = true;
+    delete notes[k];
+    renderAlerts(sites[site]);
+    var url = base + "/api/v1/sites/" + encodeURIComponent(site) + "/alerts/" +
+      encodeURIComponent(a.id) + "/" + what;
+    fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (d) {
+        if (!r.ok) throw new Error(d.detail || "HTTP " + r.status);
+        return d;
+      });
+    }).then(function (d) {
+      // shown at once; the retained alert on MQTT follows through the stream
+      var cur = sites[site].alerts.filter(function (x) { return x.id === a.id; })[0];
+      if (!cur) return;
+      if (what === "ack" && d.acknowledged_by) cur.acknowledged_by = d.acknowledged_by;
+      if (what === "silence" && d.until) cur.silenced_until = d.until;
+    }).catch(function (e) {
+      notes[k] = { text: (what === "ack" ? "Acknowledging" : "Silencing") + " failed: " + e.message, error: true };
+    }).then(function () {
+      delete busy[k];
+      renderAlerts(sites[site]);
     });
   }
 
