@@ -109,6 +109,11 @@ class RssSampler:
         return max(self.samples) if self.samples else self.proc.memory_info().rss / 2**20
 
 
+def cpu_seconds(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
 def count(q: InfluxQuery) -> int:
     rows = q.rows('SELECT count("count") FROM "crossing"')
     return int(rows[0]["count"]) if rows else 0
@@ -205,10 +210,14 @@ def latency_phase(
     stop = threading.Event()
 
     def poll() -> None:
+        # A 2 s overlap: InfluxDB may show part of a batch (some series) before the rest,
+        # and `time > last` alone would then never see the rest (`setdefault` keeps the
+        # first sighting).
         last = 0
         while not stop.is_set():
+            since = last - 2_000_000_000
             rows = q.rows(
-                f'SELECT "count" FROM "crossing" WHERE "agent" = \'lat\' AND time > {last}'
+                f'SELECT "count" FROM "crossing" WHERE "agent" = \'lat\' AND time > {since}'
             )
             now = time.time()
             for r in rows:
@@ -269,8 +278,10 @@ def main() -> None:
             "pub-single": [],
         }
         rss_peak: dict[str, float] = {}
+        cpu_us: dict[str, float] = {}  # collector CPU per message: steadier than rates here
         for phase, total, per_message in (("batch", args.events, 50), ("single", args.messages, 1)):
             rss = RssSampler(collector.pid)
+            cpu0 = cpu_seconds(collector.pid)
             for k in range(args.rounds):
                 before = count(q)
                 r = run_phase(
@@ -279,6 +290,8 @@ def main() -> None:
                 rates[phase].append(total / per_message / (r["t_queryable"] - r["t0"]))
                 rates[f"pub-{phase}"].append(total / per_message / (r["t_done"] - r["t0"]))
             rss_peak[phase] = rss.stop()
+            messages = args.rounds * total // per_message
+            cpu_us[phase] = (cpu_seconds(collector.pid) - cpu0) / messages * 1e6
         batched = statistics.median(rates["batch"]) * 50
         pub_batched = statistics.median(rates["pub-batch"]) * 50
         single = statistics.median(rates["single"])
@@ -316,6 +329,11 @@ def main() -> None:
         f"single:  {single:,.0f} messages/s publish->queryable, 1 event/message "
         f"({single / ceil:.0%} of the ceiling; publisher alone {pub_single:,.0f}/s); "
         f"target >= 5,000: {'met' if single >= 5_000 else 'NOT met'}"
+    )
+    print(
+        f"collector CPU per message (user + system, all threads): single "
+        f"{cpu_us['single']:.0f} us, batched {cpu_us['batch']:.0f} us "
+        f"({cpu_us['batch'] / 50:.1f} us an event)"
     )
     print(
         f"latency at 200 events/s: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} events "

@@ -39,6 +39,18 @@ def _field(value: FieldValue) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+@lru_cache(maxsize=4096)
+def _head(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    """Measurement and sorted tags, cached: a site has a bounded set of tag sets
+    (agents x doors x directions for crossings), and formatting them is most of the
+    cost of a line."""
+    head = _escape_measurement(measurement)
+    for k, v in sorted(tags):
+        if v != "":  # an empty tag value is not allowed in line protocol
+            head += f",{_escape_key(k)}={_escape_key(v)}"
+    return head
+
+
 @dataclass(frozen=True)
 class Point:
     measurement: str
@@ -47,10 +59,6 @@ class Point:
     time_ns: int
 
     def line(self) -> str:
-        head = _escape_measurement(self.measurement)
-        for k in sorted(self.tags):
-            v = self.tags[k]
-            if v != "":  # an empty tag value is not allowed in line protocol
-                head += f",{_escape_key(k)}={_escape_key(v)}"
+        head = _head(self.measurement, tuple(self.tags.items()))
         body = ",".join(f"{_escape_key(k)}={_field(v)}" for k, v in self.fields.items())
         return f"{head} {body} {self.time_ns}"

@@ -108,7 +108,10 @@ class Collector:
         self.metrics = Metrics()
         self.metrics.unacked.set_function(lambda: self._unacked)
         self.engine = OccupancyEngine(site)
-        self._lock = threading.Lock()  # engine, seen keys, agents, dirty zones
+        self._lock = threading.Lock()  # engine, seen keys, agents, dirty zones, unacked
+        # The connection generation and the acks that depend on it: a lock of their own,
+        # so that acking a batch does not hold up paho's thread handling new messages.
+        self._ack_lock = threading.Lock()
         self._seen: set[tuple[str, int]] = set()
         self._dirty: set[str] = set()  # zones to publish on MQTT
         self._held: list[CrossingSeen] = []
@@ -132,6 +135,7 @@ class Collector:
             settings.client_id or f"footfall-collector-{site.site}",
             v5=True,
             manual_ack=True,
+            buffered_reads=True,
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -233,7 +237,7 @@ class Collector:
         if rc.is_failure:
             self._log_limited("mqtt-refused", f"broker refused the collector: {rc}")
             return
-        with self._lock:
+        with self._ack_lock:
             self._generation += 1
         client.subscribe(agent_subscription(self.site.site), qos=1)
         self.mqtt_connected = True
@@ -247,7 +251,7 @@ class Collector:
         self.ready.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        with self._lock:
+        with self._ack_lock:
             # Acks for this connection's messages would hit other messages on the next
             # one; the broker re-delivers them instead and they are de-duplicated.
             self._generation += 1
@@ -270,10 +274,11 @@ class Collector:
         m.message_count(kind).inc()
         if out.events:
             m.event_count(kind).inc(out.events)
-        points = list(out.points)
+        points = out.points
+        # Changed only on this (paho's) thread, by on_connect and on_disconnect.
+        generation = self._generation
         with self._lock:
             points += self._apply(out, now)
-            generation = self._generation
             self._unacked += 1
         for r in out.rejections:
             m.rejected.labels(r.reason).inc()
@@ -385,7 +390,16 @@ class Collector:
     # -- writer --------------------------------------------------------------------------
 
     def _writer(self) -> None:
+        """Batches of up to `batch_points` points, `flush_interval_s` or a quarter of the
+        receive window, one at a time. The broker sends no more than `receive_maximum`
+        unacknowledged messages: a batch that waited for its full interval at thousands
+        of messages a second would fill the window and leave the broker waiting for acks.
+        While a batch fills, the queue is polled every few ms instead of waking up for
+        each message: at thousands of messages a second those wake-ups (and the GIL
+        hand-overs they force on paho's thread) cost more than the writes."""
         ing = self.settings.ingest
+        poll = min(0.01, ing.flush_interval_s)
+        max_messages = max(1, ing.receive_maximum // 4)
         while not self._stop.is_set() or not self._queue.empty():
             try:
                 first = self._queue.get(timeout=0.2)
@@ -394,22 +408,21 @@ class Collector:
             batch = [first]
             lines = len(first.lines)
             deadline = time.monotonic() + ing.flush_interval_s
-            while lines < ing.batch_points:
-                remaining = deadline - time.monotonic()
+            while lines < ing.batch_points and len(batch) < max_messages:
                 try:
-                    item = (
-                        self._queue.get(timeout=max(0.0, remaining))
-                        if remaining > 0
-                        else self._queue.get_nowait()
-                    )
+                    item = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    time.sleep(min(poll, remaining))
+                    continue
                 batch.append(item)
                 lines += len(item.lines)
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[_Work]) -> None:
-        with self._lock:
+        with self._ack_lock:
             generation = self._generation
         # Work of an earlier connection: the broker delivers those messages again, so
         # writing them now would only pile up copies while InfluxDB is away.
@@ -425,6 +438,7 @@ class Collector:
         acks = [w.ack for w in current if w.ack is not None]
         with self._lock:
             self._unacked -= len(acks) + stale
+        with self._ack_lock:
             if self._generation == generation:  # an ack must not reach the next connection
                 for _, mid, qos in acks:
                     if qos > 0:
