@@ -60,8 +60,9 @@ def test_collector_reads_agents_over_tls_with_its_account(
         agent.publish(topic, crossing_batch("e1", big, now_ms()).decode())
         q = InfluxQuery(influx.url)
         wait_for(
-            lambda: q.crossing_counts()
-            == {("library-main", "in"): 200, ("centre-main", "in"): 2000},
+            lambda: (
+                q.crossing_counts() == {("library-main", "in"): 200, ("centre-main", "in"): 2000}
+            ),
             30,
             "every crossing sent over TLS in InfluxDB",
         )
