@@ -59,7 +59,8 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     print(f"catching e-mail on 127.0.0.1:{args.smtp_port}, webhooks on :{args.http_port}")
     sys.stdout.flush()
-    stop.wait()
+    while not stop.wait(0.5):  # with a timeout: a signal may land on another thread
+        pass
     # Both servers run in daemon threads and keep nothing: leaving is enough (aiosmtpd's
     # stop() waits without a limit for sessions a client keeps open).
     return 0

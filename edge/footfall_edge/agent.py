@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -98,7 +97,6 @@ class EdgeAgent(OutboxAgent):
         self._provisional = self.outbox.provisional(boot_id()) > 0
         self._clock_warned = False
         self.publisher.ready_to_send = self._times_ready
-        self._stopped = threading.Event()
 
     def _store(self, events: list[Stamped]) -> None:
         clock_ok = clock_synchronized() is not False
@@ -154,7 +152,3 @@ class EdgeAgent(OutboxAgent):
     def stop(self) -> None:
         self.sensing.stop()
         super().stop()
-        self._stopped.set()
-
-    def wait(self) -> None:
-        self._stopped.wait()
