@@ -51,9 +51,13 @@ $py/footfall-collector check-site "$site"  # a bad site file stops here with fil
 site_id=$($py/python -c 'import sys; from footfall_contract.site import load_site; print(load_site(sys.argv[1]).site)' "$site")
 
 pids=()
+viewer=""
 cleanup() {
   trap - INT TERM EXIT
   echo
+  # The occupancy viewer holds nothing, and mosquitto_sub's own signal handler can hang
+  # now and then (it disconnects from inside the handler): it goes first, for good.
+  [ -n "$viewer" ] && { kill -KILL "$viewer" 2>/dev/null || true; wait "$viewer" 2>/dev/null || true; }
   if [ ${#pids[@]} -gt 0 ]; then
     say "stopping the simulated agents, the collector, the web board and the alerts (pids ${pids[*]})"
     kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -136,5 +140,5 @@ demo: the library's occupancy as it changes:
 TEXT
 mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -F '%I  %t  %p' \
   -t "footfall/v1/$site_id/zone/library/occupancy" &
-pids+=($!)
+viewer=$!
 wait "$sim" || true
