@@ -8,6 +8,7 @@ sends them, so that alerts can be seen without a real mail server or Teams.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -45,12 +46,16 @@ class Webhook(BaseHTTPRequestHandler):
         pass
 
 
-def main() -> int:
+def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smtp-port", type=int, required=True)
     p.add_argument("--http-port", type=int, required=True)
     args = p.parse_args()
-    smtp = Controller(Mail(), hostname="127.0.0.1", port=args.smtp_port)
+    # server_hostname: otherwise aiosmtpd asks DNS for this host's name (getfqdn), which
+    # can hang on a machine without a resolver.
+    smtp = Controller(
+        Mail(), hostname="127.0.0.1", port=args.smtp_port, server_hostname="localhost"
+    )
     smtp.start()
     http = ThreadingHTTPServer(("127.0.0.1", args.http_port), Webhook)
     threading.Thread(target=http.serve_forever, daemon=True).start()
@@ -61,10 +66,11 @@ def main() -> int:
     sys.stdout.flush()
     while not stop.wait(0.5):  # with a timeout: a signal may land on another thread
         pass
-    # Both servers run in daemon threads and keep nothing: leaving is enough (aiosmtpd's
-    # stop() waits without a limit for sessions a client keeps open).
-    return 0
+    # Nothing is kept, so leave at once: aiosmtpd's stop() and the interpreter's exit
+    # wait without a limit for its sessions and helper threads.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
