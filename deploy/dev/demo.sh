@@ -57,7 +57,7 @@ cleanup() {
   echo
   # The occupancy viewer holds nothing, and mosquitto_sub's own signal handler can hang
   # now and then (it disconnects from inside the handler): it goes first, for good.
-  [ -n "$viewer" ] && { kill -KILL "$viewer" 2>/dev/null || true; wait "$viewer" 2>/dev/null || true; }
+  [ -n "$viewer" ] && { kill -KILL "$viewer" 2>/dev/null || true; }
   if [ ${#pids[@]} -gt 0 ]; then
     say "stopping the simulated agents, the collector, the web board and the alerts (pids ${pids[*]})"
     kill -TERM "${pids[@]}" 2>/dev/null || true

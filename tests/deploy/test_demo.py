@@ -63,7 +63,17 @@ class Demo:
     def ctrl_c(self, timeout_s: float = 60.0) -> None:
         """SIGINT to the whole process group: what Ctrl-C in a terminal does."""
         os.killpg(self.proc.pid, signal.SIGINT)
-        self.proc.wait(timeout=timeout_s)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            ps = subprocess.run(
+                ["ps", "-o", "pid,stat,wchan:20,args", "-g", str(self.proc.pid)],
+                capture_output=True,
+                text=True,
+            ).stdout
+            raise AssertionError(
+                f"the demo did not stop within {timeout_s} s\n{ps}\n{self.output()}"
+            ) from None
         logs = {p.name: p.read_text(errors="replace")[-3000:] for p in self.logs.glob("*.log")}
         assert "did not stop" not in self.output(), f"{self.output()}\n{logs}"
 
