@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
-from footfall_contract.mqttclient import make_client
+from footfall_contract.mqttclient import make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 
@@ -150,14 +148,12 @@ class AlertsService:
         self._spawn(self._ticker, "ticker")
         if any(r.kind == "drift_clamped" for r in self.engine.rules):
             self._spawn(self._drift_poller, "drift-poller")
-        m = self.settings.mqtt
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.settings.session_expiry_s
-        props.ReceiveMaximum = 1000
-        self.client.connect_async(
-            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        start_persistent_session(
+            self.client,
+            self.settings.mqtt,
+            session_expiry_s=self.settings.session_expiry_s,
+            receive_maximum=1000,
         )
-        self.client.loop_start()
         if self.settings.http.port is not None:
             from .api import serve
 

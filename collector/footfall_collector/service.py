@@ -27,10 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
-from footfall_contract.mqttclient import make_client
+from footfall_contract.mqttclient import make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_subscription, zone_occupancy_topic
@@ -155,14 +153,12 @@ class Collector:
         gc.set_threshold(50_000, 20, 100)
         self._spawn(self._writer, "influx-writer")
         self._spawn(self._ticker, "ticker")
-        m = self.settings.mqtt
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.settings.ingest.session_expiry_s
-        props.ReceiveMaximum = self.settings.ingest.receive_maximum
-        self.client.connect_async(
-            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        start_persistent_session(
+            self.client,
+            self.settings.mqtt,
+            session_expiry_s=self.settings.ingest.session_expiry_s,
+            receive_maximum=self.settings.ingest.receive_maximum,
         )
-        self.client.loop_start()
         if self.settings.http.port is not None:
             from .http import serve
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from .config import MqttSettings
 
@@ -115,3 +117,19 @@ def make_client(
         max(1, round(settings.reconnect_min_s)), max(1, round(settings.reconnect_max_s))
     )
     return client
+
+
+def start_persistent_session(
+    client: mqtt.Client, settings: MqttSettings, *, session_expiry_s: int, receive_maximum: int
+) -> None:
+    """Connect (in the background, reconnecting) with an MQTT v5 session the broker keeps
+    while we are away (clean start off, session expiry): QoS 1 messages wait for us.
+    Receive Maximum bounds how many unacknowledged messages the broker sends at once,
+    which is what bounds our memory while we cannot write them anywhere."""
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = session_expiry_s
+    props.ReceiveMaximum = receive_maximum
+    client.connect_async(
+        settings.host, settings.port, settings.keepalive_s, clean_start=False, properties=props
+    )
+    client.loop_start()
