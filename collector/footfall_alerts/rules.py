@@ -35,6 +35,7 @@ from footfall_contract.site import (
     _parse_time,
     _schema_error,
     _syntax_error,
+    read_text,
 )
 
 __all__ = [
@@ -410,17 +411,7 @@ def rules_path_for(site_path: str | os.PathLike[str]) -> Path:
 
 
 def load_rules(path: str | os.PathLike[str], site: Site) -> RulesFile:
-    file = os.fspath(path)
-    try:
-        data = Path(file).read_bytes()
-    except FileNotFoundError:
-        raise RulesError(file, None, "no such rules file") from None
-    except OSError as exc:
-        raise RulesError(file, None, f"cannot read the rules file: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RulesError(file, data[: exc.start].count(b"\n") + 1, "not UTF-8 text") from None
+    file, text = read_text(path, "rules file", RulesError)
     return parse_rules(text, site, file)
 
 

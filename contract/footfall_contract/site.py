@@ -423,20 +423,28 @@ def site_files(folder: Path) -> list[Path]:
     return sorted(p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if "." not in p.stem)
 
 
-def load_site(path: str | os.PathLike[str]) -> Site:
-    """Read and check a site file; every failure, a missing file too, is a SiteError."""
+def read_text(
+    path: str | os.PathLike[str], what: str, error: type[SiteError] = SiteError
+) -> tuple[str, str]:
+    """(file name, UTF-8 text) of a YAML file; a missing, unreadable or non-UTF-8 file is
+    an `error` naming the file (and the line of the first bad byte)."""
     file = os.fspath(path)
     try:
         data = Path(file).read_bytes()
     except FileNotFoundError:
-        raise SiteError(file, None, "no such site file") from None
+        raise error(file, None, f"no such {what}") from None
     except OSError as exc:
-        raise SiteError(file, None, f"cannot read the site file: {exc.strerror}") from None
+        raise error(file, None, f"cannot read the {what}: {exc.strerror}") from None
     try:
-        text = data.decode("utf-8")
+        return file, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise SiteError(file, line, "the site file is not UTF-8 text") from None
+        raise error(file, line, f"the {what} is not UTF-8 text") from None
+
+
+def load_site(path: str | os.PathLike[str]) -> Site:
+    """Read and check a site file; every failure, a missing file too, is a SiteError."""
+    file, text = read_text(path, "site file")
     return parse_site(text, file)
 
 
