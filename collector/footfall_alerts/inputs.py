@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from footfall_contract.messages import FaultBatch, Health, Occupancy, Status
 from footfall_contract.site import Site
 from footfall_contract.timefmt import parse_ts
-from footfall_contract.topics import PREFIX, parse_agent_topic
+from footfall_contract.topics import PREFIX, parse_agent_topic, parse_zone_occupancy_topic
 
 from .engine import FaultObs, ForgetObs, HealthObs, Observation, SeenObs, StatusObs, ZoneObs
 
@@ -25,12 +25,12 @@ def subscriptions(site: str) -> list[str]:
 
 def observations(site: Site, topic: str, payload: bytes, now_ms: int) -> list[Observation]:
     """What a message says about the live state; ValueError names what is wrong."""
-    parts = topic.split("/")
     try:
-        if len(parts) == 6 and parts[3] == "zone" and parts[5] == "occupancy":
-            if parts[2] != site.site:
+        if topic.split("/")[3:4] == ["zone"]:
+            zt = parse_zone_occupancy_topic(topic)
+            if zt.site != site.site:
                 raise ValueError(f"topic of another site: {topic}")
-            zone = parts[4]
+            zone = zt.zone
             site.zone(zone)
             occ = Occupancy.model_validate_json(payload)
             return [ZoneObs(zone, occ.count, parse_ts(occ.ts))]

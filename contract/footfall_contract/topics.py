@@ -56,6 +56,20 @@ def parse_agent_topic(topic: str) -> AgentTopic:
     return AgentTopic(site, agent, kind)
 
 
+@dataclass(frozen=True)
+class ZoneTopic:
+    site: str
+    zone: str
+
+
+def parse_zone_occupancy_topic(topic: str) -> ZoneTopic:
+    """Split `footfall/v1/<site>/zone/<zone>/occupancy`; ValueError says what is wrong."""
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:2]) != PREFIX or parts[3:6:2] != ["zone", "occupancy"]:
+        raise ValueError(f"not a {PREFIX}/<site>/zone/<zone>/occupancy topic: {topic!r}")
+    return ZoneTopic(check_id(parts[2], "site"), check_id(parts[4], "zone"))
+
+
 def alert_topic(site: str, alert_id: str) -> str:
     """Retained, one per alert; published by footfall-alerts, read by the web board and
     any other system."""

@@ -22,7 +22,7 @@ from footfall_contract.messages import Alert, Occupancy, Status
 from footfall_contract.mqttclient import make_client
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts, parse_ts
-from footfall_contract.topics import PREFIX
+from footfall_contract.topics import PREFIX, parse_zone_occupancy_topic
 
 from .levels import Reading
 
@@ -164,8 +164,8 @@ class LiveState:
         site = self.sites[parts[2]]
         kind = parts[3]
         try:
-            if kind == "zone" and len(parts) == 6 and parts[5] == "occupancy":
-                return self._apply_occupancy(site, parts[4], payload)
+            if kind == "zone":
+                return self._apply_occupancy(site, parse_zone_occupancy_topic(topic).zone, payload)
             if kind == "agent" and len(parts) == 6 and parts[5] == "status":
                 return self._apply_status(site.site, parts[4], payload)
             if kind == "alert" and len(parts) == 5:

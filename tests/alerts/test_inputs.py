@@ -71,6 +71,7 @@ def test_each_topic() -> None:
         (f"{P}/agent/pi-1/status", b'{"state": "asleep"}', "state"),
         ("footfall/v1/other/agent/pi-1/status", b"{}", "another site"),
         (f"{P}/agent/pi-1/colour", b"{}", "unknown message kind"),
+        (f"{P}/zone/kela/count", b"{}", "occupancy topic"),
     ],
 )
 def test_bad_messages_are_refused_with_a_reason(topic: str, payload: bytes, reason: str) -> None:
