@@ -296,7 +296,7 @@ class AlertsService:
 
     def _drift_poller(self) -> None:
         """drift_clamped: the collector's `occupancy_drift` since the last daily reset."""
-        from footfall_collector.service import last_reset_before
+        from footfall_contract.hours import last_reset_before
 
         while not self._stop.is_set():
             now = self.clock.now_ms()

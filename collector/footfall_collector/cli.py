@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import faulthandler
 import json
 import logging
@@ -83,6 +84,43 @@ def cmd_check_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def cmd_rebuild_history(args: argparse.Namespace) -> int:
+    """Recompute occupancy history and visit rollups of whole days from `zone_flow`:
+    after a backfill, an upgrade, or a change of the site's zones."""
+    from .history import HistoryWorker
+    from .influx import PermanentWriteError, RetryableWriteError, connect
+
+    site = load_site(args.site)
+    settings = load_settings(CollectorSettings, args.config)
+    now_ms = time.time_ns() // 1_000_000
+    last = args.to or dt.datetime.now(site.tz).date()
+    if last < args.start:
+        print(f"footfall-collector: --to {last} is before --from {args.start}", file=sys.stderr)
+        return 2
+    influx = connect(settings.influx)
+    try:
+        influx.ensure_database()
+        started = time.monotonic()
+        done = HistoryWorker(influx, site).rebuild(args.start, last, now_ms)
+    except (RetryableWriteError, PermanentWriteError) as exc:
+        print(f"footfall-collector: InfluxDB at {settings.influx.url}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        influx.close()
+    print(
+        f"{site.site}: history and rollups of {done} days ({args.start} to {last}) "
+        f"recomputed in {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="footfall-collector", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -95,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     chk = sub.add_parser("check-site", help="validate a site file")
     chk.add_argument("site", type=Path)
     chk.set_defaults(func=cmd_check_site)
+    reb = sub.add_parser(
+        "rebuild-history",
+        help="recompute occupancy history and visit rollups of past days (docs/history.md)",
+    )
+    reb.add_argument("--site", type=Path, required=True, help="the site's YAML file")
+    reb.add_argument("--config", type=Path, help="collector.toml (FOOTFALL_* override it)")
+    reb.add_argument(
+        "--from", dest="start", type=_date, required=True, help="first local day, YYYY-MM-DD"
+    )
+    reb.add_argument("--to", type=_date, help="last local day (default: today)")
+    reb.set_defaults(func=cmd_rebuild_history)
     args = p.parse_args(argv)
     setup_logging(args.log_format, args.verbose)
     try:

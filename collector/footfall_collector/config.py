@@ -9,6 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from footfall_contract.config import MqttSettings
 from footfall_contract.settings import FootfallSettings
 
+# pydantic matches with Rust regex, where $ is the end of the text (no trailing newline)
+DURATION_PATTERN = r"^(INF|[1-9][0-9]{0,5}[hdw])$"
+
+
+def duration_days(text: str | None) -> float | None:
+    """ "400d", "8w", "72h" -> days; "INF" or None -> None (no limit)."""
+    if text is None or text == "INF":
+        return None
+    return int(text[:-1]) * {"h": 1 / 24, "d": 1, "w": 7}[text[-1]]
+
 
 class InfluxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,8 +28,12 @@ class InfluxSettings(BaseModel):
     """v1: /write and /query (InfluxDB 1.x, or 2.x/3.x v1 endpoints); v2: influxdb-client."""
     database: str = "footfall"
     retention_policy: str | None = None
-    retention_duration: str | None = None
-    """e.g. "400d": created (or altered) as the database's default policy at start."""
+    """The policy raw events are written to; None: the database's default (`autogen`)."""
+    retention_duration: str | None = Field("400d", pattern=DURATION_PATTERN)
+    """How long raw events are kept (e.g. "400d", "INF" for ever): set on the raw policy
+    at start (a named policy is created as the default); None leaves it as it is."""
+    rollup_retention: str = Field("INF", pattern=DURATION_PATTERN)
+    """How long the `rollups` policy (hourly and daily visits) keeps them."""
     create_database: bool = True
     username: str | None = None
     password: SecretStr | None = None
@@ -42,7 +56,9 @@ class IngestSettings(BaseModel):
 
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
     max_future_s: float = Field(300.0, ge=0)
-    max_age_days: float = Field(7.0, gt=0)
+    max_age_days: float | None = Field(None, gt=0)
+    """Events older than this are refused as `too_old`; None: the raw retention
+    (`influx.retention_duration`, 400 days), which InfluxDB would drop them beyond."""
     batch_points: int = Field(5000, ge=1)
     flush_interval_s: float = Field(0.1, gt=0)
     receive_maximum: int = Field(2000, ge=1, le=65535)
@@ -54,10 +70,20 @@ class IngestSettings(BaseModel):
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
 
 
+class HistorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Recompute occupancy history and visit rollups at event time (docs/history.md)."""
+    interval_s: float = Field(30.0, gt=0)
+    """How often the history worker looks for windows that received data."""
+
+
 class CollectorSettings(FootfallSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
+    history: HistorySettings = HistorySettings()
     client_id: str | None = None
     """Fixed MQTT client id of the persistent session; default footfall-collector-<site>."""

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from .config import InfluxSettings
+from .schema import ROLLUP_RP
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class PermanentWriteError(Exception):
 
 
 class Influx(Protocol):
-    def write(self, lines: list[str]) -> None: ...
+    def write(self, lines: list[str], rp: str | None = None) -> None: ...
     def query(self, q: str, epoch: str = "ns") -> list[dict[str, Any]]: ...
     def ping(self) -> bool: ...
     def ensure_database(self) -> None: ...
@@ -72,12 +73,13 @@ class InfluxV1:
         except urllib3.exceptions.HTTPError as exc:
             raise RetryableWriteError(f"InfluxDB at {self.url} unreachable: {exc}") from None
 
-    def write(self, lines: list[str]) -> None:
+    def write(self, lines: list[str], rp: str | None = None) -> None:
+        """Write to `rp`, by default the raw events' policy."""
         if not lines:
             return
         params = {"db": self.database, "precision": "ns"}
-        if self.settings.retention_policy:
-            params["rp"] = self.settings.retention_policy
+        if rp or self.settings.retention_policy:
+            params["rp"] = rp or self.settings.retention_policy or ""
         r = self._request("POST", "/write", params, "\n".join(lines).encode())
         if r.status in (200, 204):
             return
@@ -107,22 +109,32 @@ class InfluxV1:
         return r.status in (200, 204)
 
     def ensure_database(self) -> None:
-        """Create the database and the retention policy if configured (and allowed)."""
+        """Create the database, set the raw events' retention and create the rollups'
+        policy (docs/history.md), when allowed."""
         if not self.settings.create_database:
             return
-        self._admin(f'CREATE DATABASE "{self.database}"')
-        rp = self.settings.retention_policy
-        if rp and self.settings.retention_duration:
-            stmt = (
-                f'CREATE RETENTION POLICY "{rp}" ON "{self.database}" '
-                f"DURATION {self.settings.retention_duration} REPLICATION 1 DEFAULT"
-            )
-            try:
-                self._admin(stmt)
-            except PermanentWriteError as exc:
-                if "already exists" not in str(exc):
-                    raise
-                self._admin(stmt.replace("CREATE", "ALTER", 1))
+        db = self.database
+        self._admin(f'CREATE DATABASE "{db}"')
+        raw, duration = self.settings.retention_policy, self.settings.retention_duration
+        if duration is not None:
+            if raw:
+                self._create_or_alter(
+                    f'RETENTION POLICY "{raw}" ON "{db}" DURATION {duration} REPLICATION 1 DEFAULT'
+                )
+            else:
+                self._admin(f'ALTER RETENTION POLICY "autogen" ON "{db}" DURATION {duration}')
+        self._create_or_alter(
+            f'RETENTION POLICY "{ROLLUP_RP}" ON "{db}" '
+            f"DURATION {self.settings.rollup_retention} REPLICATION 1"
+        )
+
+    def _create_or_alter(self, policy: str) -> None:
+        try:
+            self._admin(f"CREATE {policy}")
+        except PermanentWriteError as exc:
+            if "already exists" not in str(exc):
+                raise
+            self._admin(f"ALTER {policy}")
 
     def _admin(self, q: str) -> None:
         r = self._request("POST", "/query", {"q": q})
@@ -156,7 +168,7 @@ class InfluxV2(InfluxV1):
         )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def write(self, lines: list[str]) -> None:
+    def write(self, lines: list[str], rp: str | None = None) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
@@ -164,7 +176,7 @@ class InfluxV2(InfluxV1):
             return
         try:
             self._write_api.write(
-                bucket=self._bucket,
+                bucket=f"{self._bucket}-{rp}" if rp else self._bucket,
                 org=self._org,
                 record=lines,
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from footfall_contract.timefmt import parse_ts
 from footfall_contract.topics import parse_agent_topic
 
 from .points import Point, event_time_ns
+from .schema import crossing_point, zone_flow_points
 
 REASONS = (
     "too_large",
@@ -71,7 +72,8 @@ class Outcome:
 class Limits:
     max_payload_bytes: int = 256 * 1024
     max_future_ms: int = 300_000
-    max_age_ms: int = 7 * 24 * 3600 * 1000
+    max_age_ms: int | None = 400 * 24 * 3600 * 1000
+    """The raw retention: InfluxDB drops older points, so they are refused with a reason."""
 
 
 def _schema_detail(exc: ValidationError) -> str:
@@ -88,6 +90,7 @@ class Ingest:
         self.site = site
         self.limits = limits or Limits()
         self._doors = {d.id for d in site.doors}
+        self._effects = {d.id: site.door_effects(d.id) for d in site.doors}
         self._sensors = {p.id: p.zone for p in site.presence}
 
     def handle(self, topic: str, payload: bytes, now_ms: int) -> Outcome:
@@ -135,7 +138,7 @@ class Ingest:
                 )
             )
             return False
-        if ts_ms < now_ms - self.limits.max_age_ms:
+        if self.limits.max_age_ms is not None and ts_ms < now_ms - self.limits.max_age_ms:
             out.rejections.append(
                 Rejection("too_old", f"ts {(now_ms - ts_ms) // 1000} s old", agent, kind)
             )
@@ -159,14 +162,12 @@ class Ingest:
             if not self._check_time(ts, now_ms, agent, "crossing", out):
                 continue
             time_ns = event_time_ns(ts, e.seq)
-            out.points.append(
-                Point(
-                    "crossing",
-                    {"site": self.site.site, "door": e.door, "dir": e.dir, "agent": agent},
-                    {"count": 1},
-                    time_ns,
-                )
-            )
+            site = self.site.site
+            out.points.append(crossing_point(site, e.door, e.dir, agent, time_ns))
+            entered, left = self._effects[e.door]
+            if e.dir == "out":
+                entered, left = left, entered
+            out.points += zone_flow_points(site, entered, left, agent, time_ns)
             out.crossings.append(CrossingSeen(agent, (agent, time_ns), ts, e.door, e.dir))
             out.events += 1
 

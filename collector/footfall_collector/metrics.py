@@ -36,6 +36,17 @@ class Metrics:
         self.write_errors = Counter(
             "footfall_influx_write_errors", "Failed writes", ["kind"], registry=r
         )
+        self.history_windows = Counter(
+            "footfall_history_windows",
+            "Reset windows whose occupancy history and visit rollups were recomputed",
+            registry=r,
+        )
+        self.history_seconds = Histogram(
+            "footfall_history_seconds",
+            "Time of one history round (every pending window)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
         self.unacked = Gauge(
             "footfall_unacked_messages",
             "Messages received but not yet written and acknowledged",

@@ -1,4 +1,4 @@
-"""Live occupancy per zone (SPEC §3), pure: no clock, no I/O.
+"""Live occupancy per zone (docs/spec.md §3), pure: no clock, no I/O.
 
 A crossing `in` through a door adds one to every zone that contains the door's inside
 but not its outside, and subtracts one from every zone that contains the outside but not
@@ -30,19 +30,7 @@ class OccupancyEngine:
         self._counts = {z.id: 0 for z in site.zones}
         self._drift = {z.id: 0 for z in site.zones}
         # door -> (zones that gain on `in`, zones that lose on `in`)
-        self._effects: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        for door in site.doors:
-            gain = tuple(
-                z.id
-                for z in site.zones
-                if site.contains(z.id, door.inside) and not site.contains(z.id, door.outside)
-            )
-            lose = tuple(
-                z.id
-                for z in site.zones
-                if site.contains(z.id, door.outside) and not site.contains(z.id, door.inside)
-            )
-            self._effects[door.id] = (gain, lose)
+        self._effects = {door.id: site.door_effects(door.id) for door in site.doors}
 
     def knows(self, door: str) -> bool:
         return door in self._effects

@@ -23,22 +23,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
+from footfall_contract.hours import last_reset_before, next_reset_after, window_of
 from footfall_contract.mqttclient import make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_subscription, zone_occupancy_topic
 
-from .config import CollectorSettings
+from .config import CollectorSettings, duration_days
+from .history import HistoryWorker
 from .influx import Influx, PermanentWriteError, RetryableWriteError, connect
 from .ingest import CrossingSeen, Ingest, Limits, Outcome, rejection_point
 from .metrics import Metrics
 from .occupancy import OccupancyEngine, ZoneState
 from .points import Point
+from .schema import history_pending_point
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +54,11 @@ class SystemClock:
         return time.time_ns() // 1_000_000
 
 
-def last_reset_before(site: Site, now_ms: int) -> int:
-    """The most recent reset instant (site's `reset_at`, local time) at or before now."""
-    tz = site.tz
-    local = datetime.fromtimestamp(now_ms / 1000, tz)
-    at = site.reset_time()
-    candidate = datetime.combine(local.date(), at, tzinfo=tz)
-    if candidate.timestamp() * 1000 > now_ms:
-        candidate = datetime.combine(local.date() - timedelta(days=1), at, tzinfo=tz)
-    return int(candidate.timestamp() * 1000)
-
-
-def next_reset_after(site: Site, now_ms: int) -> int:
-    last = datetime.fromtimestamp(last_reset_before(site, now_ms) / 1000, site.tz)
-    nxt = datetime.combine(last.date() + timedelta(days=1), site.reset_time(), tzinfo=site.tz)
-    return int(nxt.timestamp() * 1000)
-
-
 @dataclass
 class _Work:
     lines: list[str]
     ack: tuple[int, int, int] | None = None  # (connection generation, mid, qos)
+    windows: dict[int, int] | None = None  # reset windows with crossings: start -> earliest
 
 
 @dataclass
@@ -95,12 +81,13 @@ class Collector:
         self.clock = clock or SystemClock()
         self.influx = influx or connect(settings.influx)
         ing = settings.ingest
+        max_age_days = ing.max_age_days or duration_days(settings.influx.retention_duration)
         self.ingest = Ingest(
             site,
             Limits(
                 max_payload_bytes=ing.max_payload_bytes,
                 max_future_ms=round(ing.max_future_s * 1000),
-                max_age_ms=round(ing.max_age_days * 86_400_000),
+                max_age_ms=None if max_age_days is None else round(max_age_days * 86_400_000),
             ),
         )
         self.metrics = Metrics()
@@ -153,6 +140,8 @@ class Collector:
         gc.set_threshold(50_000, 20, 100)
         self._spawn(self._writer, "influx-writer")
         self._spawn(self._ticker, "ticker")
+        if self.settings.history.enabled:
+            self._spawn(self._history, "history")
         start_persistent_session(
             self.client,
             self.settings.mqtt,
@@ -282,7 +271,21 @@ class Collector:
                 f"reject:{r.reason}", f"rejected ({r.reason}) from {r.agent or '?'}: {r.detail}"
             )
             points.append(rejection_point(self.site.site, r, self._unique_ns(now)))
-        self._queue.put(_Work([p.line() for p in points], (generation, msg.mid, msg.qos)))
+        windows: dict[int, int] | None = None
+        if out.crossings:
+            windows = {}
+            for c in out.crossings:
+                w = self._window_start(c.ts_ms)
+                windows[w] = min(c.ts_ms, windows.get(w, c.ts_ms))
+        self._queue.put(_Work([p.line() for p in points], (generation, msg.mid, msg.qos), windows))
+
+    def _window_start(self, ts_ms: int) -> int:
+        """The reset window an event belongs to (for its history); today's without a
+        calendar lookup. Read without the lock: a reset only moves both bounds forward."""
+        last, nxt = self._last_reset_ms, self._next_reset_ms
+        if last <= ts_ms < nxt:
+            return last
+        return window_of(self.site, ts_ms).start_ms
 
     def _apply(self, out: Outcome, now: int) -> list[Point]:
         """Occupancy and agent state from one message (under the lock)."""
@@ -379,6 +382,19 @@ class Collector:
                 for p in self._state_points([s], t)
             ]
 
+    def _pending_history_lines(self, batch: list[_Work]) -> list[str]:
+        """One `history_pending` mark per reset window the batch's crossings fall in,
+        written with them: a mark exists exactly when its data does (docs/history.md)."""
+        windows: dict[int, int] = {}
+        for w in batch:
+            for start, first in (w.windows or {}).items():
+                windows[start] = min(first, windows.get(start, first))
+        now = self.clock.now_ms()
+        return [
+            history_pending_point(self.site.site, start, first, self._unique_ns(now)).line()
+            for start, first in windows.items()
+        ]
+
     def _unique_ns(self, now_ms: int) -> int:
         """Distinct times for points that would otherwise merge (rejections, status)."""
         return now_ms * 1_000_000 + next(self._unique) % 1_000_000
@@ -426,6 +442,7 @@ class Collector:
         stale = len(batch) - len(current)
         lines = [line for w in current for line in w.lines]
         lines += self._take_pending_occupancy()
+        lines += self._pending_history_lines(current)
         started = time.monotonic()
         if not self._write_lines(lines):
             return  # shutting down with InfluxDB away: the broker keeps the messages
@@ -524,17 +541,22 @@ class Collector:
         drift = {s.zone: s.drift for s in self.engine.states()}
         before = self.engine.reset()
         self._seen.clear()
+        ended = self._last_reset_ms
         self._last_reset_ms = self._next_reset_ms
         self._next_reset_ms = next_reset_after(self.site, max(now, self._last_reset_ms))
         log.info("daily reset: %s", ", ".join(f"{z}={c}" for z, c in before.items() if c))
         points = [
-            Point(
-                "occupancy_reset",
-                {"site": self.site.site, "zone": z},
-                {"count_before": c, "clamped_before": drift[z]},
-                self._last_reset_ms * 1_000_000,
-            )
-            for z, c in before.items()
+            # the window that just ended: every hour of it gets its rollup, quiet ones too
+            history_pending_point(self.site.site, ended, ended, self._unique_ns(now)),
+            *(
+                Point(
+                    "occupancy_reset",
+                    {"site": self.site.site, "zone": z},
+                    {"count_before": c, "clamped_before": drift[z]},
+                    self._last_reset_ms * 1_000_000,
+                )
+                for z, c in before.items()
+            ),
         ]
         held, self._held = self._held, []
         for c in held:
@@ -542,6 +564,20 @@ class Collector:
         points += self._occupancy_points({z.id for z in self.site.zones}, now)
         self._dirty.update(z.id for z in self.site.zones)
         return points
+
+    def _history(self) -> None:
+        """Occupancy history and rollups of the windows that received data."""
+        worker = HistoryWorker(self.influx, self.site)
+        while not self._stop.wait(self.settings.history.interval_s):
+            started = time.monotonic()
+            try:
+                done = worker.run_once(self.clock.now_ms())
+            except (RetryableWriteError, PermanentWriteError) as exc:
+                self._log_limited("history", f"history recompute failed, retrying: {exc}")
+                continue
+            if done:
+                self.metrics.history_windows.inc(done)
+                self.metrics.history_seconds.observe(time.monotonic() - started)
 
     # -- status ------------------------------------------------------------------------
 

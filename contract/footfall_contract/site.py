@@ -1,4 +1,4 @@
-"""The site model (SPEC §3): one YAML file per site, so a new building is data, not code.
+"""The site model (docs/spec.md §3): one YAML file per site, so a new building is data, not code.
 
 A bad site file must stop the program at start with the file, the line and the reason,
 so every problem becomes a `SiteError` pointing at the YAML node that caused it.
@@ -140,7 +140,9 @@ def _check_hours(value: str) -> str:
 
 
 def _check_reset(value: str) -> str:
-    _parse_time(value, "reset_at")
+    # Hourly visits are whole local hours of one reset window each (docs/history.md).
+    if _parse_time(value, "reset_at").minute:
+        raise ValueError(f'reset_at must be on the hour ("03:00"), not {value!r}')
     return value
 
 
@@ -230,6 +232,7 @@ class _Index:
     doors: dict[str, Door]
     sensors: dict[str, PresenceSensor]
     lineage: dict[str, tuple[str, ...]]
+    effects: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
     hours: dict[str | None, dict[int, Hours | None]]
     tz: ZoneInfo
     reset: dt.time
@@ -329,8 +332,28 @@ class Site(_Frozen):
         }
         for zone in self.zones:
             hours[zone.id] = _hours_table(zone.opening_hours or {}, "")
+
+        def within(zone_id: str, other: str | None) -> bool:
+            return other is not None and zone_id in lineage[other]
+
+        effects = {
+            d.id: (
+                tuple(
+                    z.id
+                    for z in self.zones
+                    if within(z.id, d.inside) and not within(z.id, d.outside)
+                ),
+                tuple(
+                    z.id
+                    for z in self.zones
+                    if within(z.id, d.outside) and not within(z.id, d.inside)
+                ),
+            )
+            for d in self.doors
+        }
         return _Index(
             zones=zones,
+            effects=effects,
             doors={d.id: d for d in self.doors},
             sensors={s.id: s for s in self.presence},
             lineage=lineage,
@@ -356,6 +379,12 @@ class Site(_Frozen):
         """Whether `other` is `zone_id` or inside it (None, the street, is in no zone)."""
         self.zone(zone_id)
         return other is not None and zone_id in self.lineage(other)
+
+    def door_effects(self, door_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The door algebra (§3): the zones an `in` through `door_id` enters (they contain
+        its inside, not its outside) and the zones it leaves (the reverse); `out` swaps
+        the two. Between two rooms of one parent the parent is in neither."""
+        return _get(self._idx.effects, door_id, "door", self.site)
 
     @property
     def tz(self) -> ZoneInfo:

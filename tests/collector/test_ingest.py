@@ -49,7 +49,7 @@ def crossing(**over: object) -> bytes:
             "door 'side-door' is not in site",
         ),
         (f"{T}/crossing", crossing(ts=format_ts(NOW + 301_000)), "future", "ahead"),
-        (f"{T}/crossing", crossing(ts=format_ts(NOW - 8 * 86_400_000)), "too_old", "s old"),
+        (f"{T}/crossing", crossing(ts=format_ts(NOW - 401 * 86_400_000)), "too_old", "s old"),
         (
             f"{T}/presence",
             json.dumps(
