@@ -1,5 +1,5 @@
 """MQTT messages to engine observations (pure): the zone occupancy the collector
-publishes and the agents' status, health, fault and data messages (SPEC §2)."""
+publishes and the agents' status, health, fault and data messages (docs/spec.md §2)."""
 
 from __future__ import annotations
 

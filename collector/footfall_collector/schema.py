@@ -8,7 +8,7 @@ from typing import Final
 
 from .points import FieldValue, Point
 
-# -- measurements in the database's default retention policy (raw, `raw_retention`) --
+# -- measurements in the database's default retention policy (raw, `influx.retention_duration`) --
 CROSSING: Final = "crossing"
 ZONE_FLOW: Final = "zone_flow"
 """Per crossing, one point per zone it enters (dir=in) or leaves (dir=out)."""

@@ -1,6 +1,6 @@
 """The wire contract shared by the edge agent, the collector and any third-party producer.
 
-SPEC §2: topic names, payload models and the timestamp format live here once, so that
+docs/spec.md §2: topic names, payload models and the timestamp format live here once, so that
 the two sides cannot drift apart.
 """
 

@@ -1,4 +1,4 @@
-"""Payload models for every topic in SPEC §2, used to build messages on the edge and to
+"""Payload models for every topic in docs/spec.md §2, used to build messages on the edge and to
 validate them in the collector (and by anyone writing a third-party producer)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Settings shared by every program: `FOOTFALL_` environment variables (nested with `__`)
-over an optional TOML file over defaults, as the SPEC's "Configuration" asks."""
+over an optional TOML file over defaults, as docs/spec.md's "Configuration" asks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MQTT topic names (SPEC §2). Identity comes from the topic, which the broker's ACL
+"""MQTT topic names (docs/spec.md §2). Identity comes from the topic, which the broker's ACL
 ties to the agent's credentials, so payloads never carry the agent id."""
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def level_of(ratio: float, thresholds: Thresholds) -> Level:
 
 @dataclass(frozen=True)
 class Reading:
-    """The latest retained occupancy of a zone (SPEC §2)."""
+    """The latest retained occupancy of a zone (docs/spec.md §2)."""
 
     count: int
     capacity: int | None

@@ -184,7 +184,8 @@ class Outbox:
         with self._lock:
             db = self._db
             # No fsync for deletes: one lost in a power cut only means the event is sent
-            # again, and the collector drops it by (agent, epoch, seq).
+            # again, and the collector does not count it twice: its key is
+            # (agent, ts + seq mod 10^6 ns), the same for every delivery.
             db.execute("PRAGMA synchronous=NORMAL")
             try:
                 db.execute("BEGIN IMMEDIATE")

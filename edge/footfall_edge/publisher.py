@@ -3,7 +3,8 @@ deletes events only on PUBACK. Status is retained and doubles as the Last Will.
 
 paho re-sends unacknowledged QoS 1 messages itself after a reconnect, so in-flight
 messages are kept across reconnects; after a restart everything still in the outbox
-goes out again and the collector drops what it has already seen by (agent, epoch, seq).
+goes out again and the collector does not count it twice: it keys an event by
+(agent, ts + seq mod 10^6 ns), its point time tagged with the agent (docs/spec.md §2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sensor traces (SPEC §1): CSV `t_ms,door,beam,blocked`, for replaying recorded or
+"""Sensor traces (docs/spec.md §1): CSV `t_ms,door,beam,blocked`, for replaying recorded or
 simulated door data through the detector in virtual time."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class ReplayResult:
     faults: list[Fault]
 
     def as_json(self) -> dict[str, object]:
-        """The object `footfall-edge replay` prints (SPEC §1)."""
+        """The object `footfall-edge replay` prints (docs/spec.md §1)."""
         return {
             "doors": self.doors,
             "faults": [

@@ -54,8 +54,28 @@ def test_database_and_retention_policy_are_created(influx: Influx) -> None:
     policies = db.query('SHOW RETENTION POLICIES ON "footfall"')
     rows = {v[0]: v for v in policies[0]["values"]}
     assert rows["two_years"][1] == "17520h0m0s" and rows["two_years"][-1] is True  # default
+    assert rows["rollups"][1] == "0s" and rows["rollups"][-1] is False  # kept for ever
     db.write(["crossing,site=s,door=d,dir=in,agent=a count=1i 1795428902120000000"])
     assert db.ping()
+
+
+@pytest.mark.services
+def test_default_retention_keeps_raw_events_400_days_and_rollups_for_ever(influx: Influx) -> None:
+    db = InfluxV1(InfluxSettings(url=influx.url, database="footfall", rollup_retention="520w"))
+    db.ensure_database()
+    db.ensure_database()
+    rows = {v[0]: v for v in db.query('SHOW RETENTION POLICIES ON "footfall"')[0]["values"]}
+    assert rows["autogen"][1] == "9600h0m0s" and rows["autogen"][-1] is True
+    assert rows["rollups"][1] == "87360h0m0s" and rows["rollups"][-1] is False
+    db.write(["visits_daily,site=s,zone=z entries=1i 1795428902120000000"], rp="rollups")
+    got = db.query('SELECT "entries" FROM "rollups"."visits_daily"')
+    assert got[0]["values"] == [[1795428902120000000, 1]]
+
+
+def test_retention_settings_refuse_what_influxdb_would() -> None:
+    for bad in ("400", "400 d", "400d\n", "-1d", "400y"):
+        with pytest.raises(ValueError, match="retention_duration"):
+            InfluxSettings(retention_duration=bad)
 
 
 def test_influx_away_is_retryable() -> None:

@@ -1,4 +1,4 @@
-"""The SPEC §3 door rule over a zone tree, clamping at 0, drift, reset."""
+"""The docs/spec.md §3 door rule over a zone tree, clamping at 0, drift, reset."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Site model (SPEC §3): the example loads, its helpers answer correctly, and every kind
+"""Site model (docs/spec.md §3): the example loads, its helpers answer correctly, and every kind
 of bad file is reported with the exact file, line and reason."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def error_of(text: str) -> str:
     return str(info.value)
 
 
-# --- the SPEC example -----------------------------------------------------------------
+# --- the docs/spec.md example ---------------------------------------------------------
 
 
 def test_example_loads(site: Site) -> None:
@@ -81,7 +81,7 @@ def test_lineage_and_contains(site: Site) -> None:
 
 
 def test_door_rule_facts(site: Site) -> None:
-    """SPEC §3: `in` adds one to every zone containing inside but not outside."""
+    """docs/spec.md §3: `in` adds one to every zone containing inside but not outside."""
 
     def gains(door_id: str) -> set[str]:
         door = site.door(door_id)

@@ -1,4 +1,4 @@
-"""Topic names of SPEC §2: built and split by one module, bad ones named."""
+"""Topic names of docs/spec.md §2: built and split by one module, bad ones named."""
 
 from __future__ import annotations
 

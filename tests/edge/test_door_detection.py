@@ -1,4 +1,4 @@
-"""SPEC §1 door semantics, table-driven, plus properties over simulated doorways."""
+"""docs/spec.md §1 door semantics, table-driven, plus properties over simulated doorways."""
 
 from __future__ import annotations
 

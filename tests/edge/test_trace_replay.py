@@ -1,4 +1,4 @@
-"""Trace files (SPEC §1 format) and `footfall-edge replay`."""
+"""Trace files (docs/spec.md §1 format) and `footfall-edge replay`."""
 
 from __future__ import annotations
 

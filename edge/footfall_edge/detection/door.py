@@ -1,4 +1,4 @@
-"""Direction detection for a door with two IR beams (SPEC §1).
+"""Direction detection for a door with two IR beams (docs/spec.md §1).
 
 Pure logic: it is fed `(t_ms, beam, blocked)` and keeps no clock or GPIO of its own, so a
 recorded trace replays in virtual time and the GPIO adapter only forwards edges.

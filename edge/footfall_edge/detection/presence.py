@@ -1,5 +1,5 @@
 """Room presence from a PIR / mmWave OUT pin: occupied while motion is seen and for a
-hold time after the last motion (SPEC §1). Pure, like the door detector."""
+hold time after the last motion (docs/spec.md §1). Pure, like the door detector."""
 
 from __future__ import annotations
 
