@@ -48,6 +48,7 @@ Flow = tuple[int, str, str]
 Level = tuple[int, int, int]
 """(time in ns, count after it, drift after it)"""
 
+MINUTE_MS = 60_000
 LOOKBACK_MS = 31 * 86_400_000
 """How far before a window an agent's last status or a fault's last state is looked for."""
 
@@ -73,6 +74,38 @@ def replay(zones: Iterable[str], window: Window, flows: Iterable[Flow]) -> dict[
             s[1] += 1
         levels[zone].append((t, s[0], s[1]))
     return levels
+
+
+def minutes(window: Window, series: list[Level], from_ms: int) -> list[tuple[int, int, int, int]]:
+    """(minute start ms, count at its end, peak within it, drift at its end) for the
+    minutes of a zone's levels from `from_ms`'s minute on, and the window's start: one
+    point a minute however busy the door, enough for charts and typical days (the
+    hourly rollups take their peaks from every event)."""
+    first = window.start_ms + (from_ms - window.start_ms) // MINUTE_MS * MINUTE_MS
+    out: dict[int, list[int]] = {}
+    carried = 0
+    for t, count, drift in series:
+        m = window.start_ms + (t // 1_000_000 - window.start_ms) // MINUTE_MS * MINUTE_MS
+        if m < first and m != window.start_ms:
+            carried = count
+            continue
+        row = out.get(m)
+        if row is None:
+            out[m] = [count, max(carried, count), drift]
+        else:
+            row[0], row[1], row[2] = count, max(row[1], count), drift
+        carried = count
+    return [(m, c, p, d) for m, (c, p, d) in sorted(out.items())]
+
+
+def minute_points(
+    site: str, window: Window, levels: Mapping[str, list[Level]], from_ms: int
+) -> list[Point]:
+    return [
+        occupancy_history_point(site, zone, count, drift, m * 1_000_000, peak=peak)
+        for zone, series in levels.items()
+        for m, count, peak, drift in minutes(window, series, from_ms)
+    ]
 
 
 @dataclass(frozen=True)
@@ -252,13 +285,7 @@ class HistoryWorker:
         from_ms = max(from_ms, window.start_ms)
         flows = self.flows(window)
         levels = replay(zones, window, flows)
-        from_ns = from_ms * 1_000_000
-        points = [
-            occupancy_history_point(site, zone, count, drift, t)
-            for zone, series in levels.items()
-            for t, count, drift in series
-            if t >= from_ns or t == window.start_ms * 1_000_000
-        ]
+        points = minute_points(site, window, levels, from_ms)
         self.influx.write([p.line() for p in points])
         first_hour = window.start_ms + (from_ms - window.start_ms) // HOUR_MS * HOUR_MS
         hours = [h for h in window.hours() if first_hour <= h < now_ms]

@@ -17,7 +17,8 @@ FAULT: Final = "fault"
 OCCUPANCY: Final = "occupancy"
 """Live occupancy, at the collector's processing time."""
 OCCUPANCY_HISTORY: Final = "occupancy_history"
-"""Occupancy recomputed at event time from `zone_flow`, per reset window."""
+"""Occupancy recomputed at event time from `zone_flow`, per reset window, a point per
+zone and minute with events (and one at the window's start)."""
 HISTORY_PENDING: Final = "history_pending"
 """Reset windows whose history and rollups must be recomputed (written with the data)."""
 
@@ -71,9 +72,16 @@ def history_pending_point(site: str, window_start_ms: int, from_ms: int, time_ns
     )
 
 
-def occupancy_history_point(site: str, zone: str, count: int, drift: int, time_ns: int) -> Point:
+def occupancy_history_point(
+    site: str, zone: str, count: int, drift: int, time_ns: int, peak: int | None = None
+) -> Point:
+    """One minute of a zone's recomputed occupancy: `count` at its end, `peak` the
+    highest within it (who was in at its start included), `drift` at its end."""
     return Point(
-        OCCUPANCY_HISTORY, {"site": site, "zone": zone}, {"count": count, "drift": drift}, time_ns
+        OCCUPANCY_HISTORY,
+        {"site": site, "zone": zone},
+        {"count": count, "peak": count if peak is None else peak, "drift": drift},
+        time_ns,
     )
 
 

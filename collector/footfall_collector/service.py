@@ -277,7 +277,9 @@ class Collector:
             for c in out.crossings:
                 w = self._window_start(c.ts_ms)
                 windows[w] = min(c.ts_ms, windows.get(w, c.ts_ms))
-        self._queue.put(_Work([p.line() for p in points], (generation, msg.mid, msg.qos), windows))
+        lines = out.lines
+        lines += [p.line() for p in points]
+        self._queue.put(_Work(lines, (generation, msg.mid, msg.qos), windows))
 
     def _window_start(self, ts_ms: int) -> int:
         """The reset window an event belongs to (for its history); today's without a

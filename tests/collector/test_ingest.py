@@ -86,7 +86,7 @@ def test_rejections_name_the_reason(topic: str, payload: bytes, reason: str, det
     out = Ingest(small_site()).handle(topic, payload, NOW)
     assert [r.reason for r in out.rejections] == [reason]
     assert detail in out.rejections[0].detail
-    assert out.points == [] and out.crossings == []
+    assert out.points == [] and out.lines == [] and out.crossings == []
 
 
 def test_one_bad_event_rejects_only_itself() -> None:
@@ -107,11 +107,21 @@ def test_one_bad_event_rejects_only_itself() -> None:
 
 def test_crossing_points_follow_the_schema() -> None:
     out = Ingest(small_site()).handle(f"{T}/crossing", crossing(seq=7), NOW)
-    (p,) = out.points
-    assert p.line() == (
-        f"crossing,agent=pi-1,dir=in,door=library-main,site=test-site count=1i "
-        f"{NOW * 1_000_000 + 7}"
+    t = NOW * 1_000_000 + 7
+    # into the library from the centre: into the library only (the centre holds both sides)
+    assert out.lines == [
+        f"crossing,agent=pi-1,dir=in,door=library-main,site=test-site count=1i {t}",
+        f"zone_flow,agent=pi-1,dir=in,site=test-site,zone=library count=1i {t}",
+    ]
+    out = Ingest(small_site()).handle(
+        f"{T}/crossing", crossing(seq=8, door="library-mall", dir="out"), NOW
     )
+    t = NOW * 1_000_000 + 8
+    assert out.lines == [
+        f"crossing,agent=pi-1,dir=out,door=library-mall,site=test-site count=1i {t}",
+        f"zone_flow,agent=pi-1,dir=out,site=test-site,zone=centre count=1i {t}",
+        f"zone_flow,agent=pi-1,dir=out,site=test-site,zone=library count=1i {t}",
+    ]
 
 
 def test_same_millisecond_events_get_distinct_times_and_redelivery_the_same() -> None:
@@ -193,4 +203,4 @@ json_values = st.recursive(
 def test_garbage_never_raises(kind: str, payload: bytes) -> None:
     out = Ingest(small_site(), Limits()).handle(f"{T}/{kind}", payload, NOW)
     assert all(r.reason in REASONS for r in out.rejections)
-    assert out.rejections or out.points or out.status is not None
+    assert out.rejections or out.points or out.lines or out.status is not None

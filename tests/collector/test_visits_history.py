@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from footfall_collector.history import HistoryWorker, bad_hours, hour_rows, replay
+from footfall_collector.history import HistoryWorker, bad_hours, hour_rows, minutes, replay
 from footfall_collector.influx import InfluxV1
 from footfall_collector.points import Point
 from footfall_collector.schema import AGENT_STATUS, FAULT, ROLLUP_RP, ZONE_FLOW
@@ -99,7 +99,8 @@ def truth(events: Iterable[Event]) -> dict[str, dict[tuple[str, int], int]]:
             # who was in at the hour's start, unless the daily reset is at that start
             carried = before[-1] if before and window_of(SITE, h).start_ms != h else 0
             peaks[(z, h)] = max([carried, *(lv for t, lv in points if h <= t < h + HOUR_MS)])
-    return {"entries": dict(entries), "exits": dict(exits), "peak": peaks}
+    final = {(z, window): level[z] for z in zones}
+    return {"entries": dict(entries), "exits": dict(exits), "peak": peaks, "final": final}
 
 
 def make_stream(n: int, span_ms: int, end_ms: int, seed: int = 7) -> list[Event]:
@@ -172,12 +173,15 @@ def stored(q: InfluxQuery) -> dict[str, dict[tuple[str, int], int]]:
     for r in rows:
         flows[r["dir"]][(r["zone"], r["time"] // 1_000_000)] = r["n"]
     hourly = q.rows(f'SELECT * FROM "{ROLLUP_RP}"."visits_hourly"')
+    last = q.rows('SELECT last("count") AS "n" FROM "occupancy_history" GROUP BY "zone"')
+    window = max(r["time"] for r in q.rows('SELECT last("count") FROM "occupancy_history"'))
     return {
         "flow_in": flows["in"],
         "flow_out": flows["out"],
         "entries": {(r["zone"], r["time"] // 1_000_000): r["entries"] for r in hourly},
         "exits": {(r["zone"], r["time"] // 1_000_000): r["exits"] for r in hourly},
         "peak": {(r["zone"], r["time"] // 1_000_000): r["peak"] for r in hourly},
+        "final": {(r["zone"], window_of(SITE, window // 1_000_000).start_ms): r["n"] for r in last},
     }
 
 
@@ -231,6 +235,7 @@ def test_visits_are_the_same_for_every_arrival_order(mosquitto: Mosquitto, influ
         assert got["flow_out"] == expected["exits"], mode
         assert nonzero(got["entries"]) == expected["entries"], mode
         assert nonzero(got["exits"]) == expected["exits"], mode
+        assert got["final"] == expected["final"], mode  # occupancy history at event time
         assert {k: v for k, v in got["peak"].items() if k in expected["peak"]} == expected[
             "peak"
         ], mode
@@ -282,6 +287,17 @@ def test_replay_clamps_like_the_live_engine_and_ties_enter_first() -> None:
     rows = hour_rows(levels, flows, [0, HOUR_MS])
     assert (rows[("a", 0)].entries, rows[("a", 0)].exits, rows[("a", 0)].peak) == (1, 2, 1)
     assert rows[("a", HOUR_MS)].peak == 0
+
+
+def test_history_has_a_point_a_minute_with_its_peak() -> None:
+    w = Window(0, 24 * HOUR_MS)
+    m = 60_000_000_000  # a minute in ns
+    flows = [(5, "a", "in"), (6, "a", "in"), (7, "a", "out"), (m + 1, "a", "out")]
+    flows += [(3 * m, "a", "in")]
+    levels = replay(["a"], w, flows)
+    assert minutes(w, levels["a"], 0) == [(0, 1, 2, 0), (60_000, 0, 1, 0), (180_000, 1, 1, 0)]
+    # from the third minute on: the window's start, then what changed
+    assert minutes(w, levels["a"], 150_000) == [(0, 1, 2, 0), (180_000, 1, 1, 0)]
 
 
 def test_dst_windows_have_23_and_25_hours() -> None:
