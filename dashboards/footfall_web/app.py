@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Protocol
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import urllib3
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -30,13 +30,34 @@ from starlette.responses import StreamingResponse
 
 from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
 from footfall_contract.config import ConfigError
+from footfall_contract.hours import last_reset_before
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import ID_PATTERN
+from footfall_report import (
+    Period,
+    Report,
+    SourceError,
+    UnknownZoneError,
+    load_report,
+    load_statistics,
+)
 
-from . import actions, auth, i18n, levels, sse
+from . import actions, auth, i18n, levels, reports, sse
 from .config import WebSettings
-from .history import BadParameter, history_points, history_query, history_request
+from .history import (
+    BadParameter,
+    buckets,
+    history_csv,
+    history_query,
+    history_request,
+    merge_history,
+    parse_format,
+    seed_level,
+    seed_query,
+    visits_query,
+    window_starts,
+)
 from .live import Change, LiveState
 from .models import (
     AlertAckIn,
@@ -161,6 +182,9 @@ class Web:
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)
+
+    def now_datetime(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.now(), tz=dt.UTC)
 
     def site(self, site: str) -> Site:
         found = self.sites.get(site)
@@ -541,9 +565,9 @@ def create_app(web: Web) -> FastAPI:
     @app.get(
         "/api/v1/sites/{site}/zones/{zone}/history",
         response_model=HistoryOut,
-        responses=ERRORS,
+        responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
         tags=["sites"],
-        summary="Occupancy over time from InfluxDB",
+        summary="Occupancy (event time) and visits per interval, as JSON or CSV",
     )
     def history(
         site: str,
@@ -555,28 +579,57 @@ def create_app(web: Web) -> FastAPI:
         ] = None,
         to: Annotated[str | None, Query(description="RFC 3339, 'now' or relative")] = None,
         every: Annotated[
-            str | None, Query(description="interval: 30s, 5m, 1h, 1d; default about 300 points")
+            str | None,
+            Query(
+                description="interval: 30s, 5m, 1h, 1d, 1w (a day or more: the site's "
+                "calendar days, weeks from Monday); default about 300 points"
+            ),
         ] = None,
-    ) -> HistoryOut:
+        format: Annotated[str | None, Query(description="json (default) or csv")] = None,
+    ) -> Response | HistoryOut:
         s = web.zone(site, zone)
+        now_ms = web.now_ms()
         try:
+            fmt = parse_format(format)
             req = history_request(
-                site, zone, from_, to, every, web.now_ms(), web.settings.board.max_points
+                site,
+                zone,
+                from_,
+                to,
+                every,
+                now_ms,
+                web.settings.board.max_points,
+                timezone=s.timezone,
             )
         except BadParameter as exc:
             raise HTTPException(400, str(exc)) from None
+        spans = buckets(req, now_ms)
+        resets = window_starts(s, spans[0][0], spans[-1][1]) if spans else []
+        seed_q = seed_query(req, last_reset_before(s, req.start_ms))
         try:
-            series = web.influx.query(history_query(req), epoch="ms")
+            seed = seed_level(web.influx.query(seed_q, epoch="ms")) if seed_q else None
+            levels = web.influx.query(history_query(req), epoch="ms")
+            visits = web.influx.query(visits_query(req), epoch="ms")
         except (RetryableWriteError, PermanentWriteError) as exc:
             raise HTTPException(503, f"InfluxDB unavailable: {exc}") from None
+        points = merge_history(req, spans, levels, visits, seed, resets)
+        if fmt == "csv":
+            return Response(
+                history_csv(points, s.tz),
+                media_type="text/csv; charset=utf-8",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{site}-{zone}-history.csv"'
+                },
+            )
         return HistoryOut(
             site=site,
             zone=zone,
             from_=format_ts(req.start_ms),
             to=format_ts(req.end_ms),
             every_s=req.every_s,
+            timezone=s.timezone,
             capacity=s.zone(zone).capacity,
-            points=[HistoryPoint(**p) for p in history_points(series)],
+            points=[HistoryPoint(**p) for p in points],
         )
 
     @app.get(
@@ -609,6 +662,126 @@ def create_app(web: Web) -> FastAPI:
             peak_slot=peak,
             peak_time=None if peak is None else levels.slot_time(peak, t.step_min),
         )
+
+    # -- reports (footfall_report, from the rollups) -----------------------------------
+
+    def report_of(site: Site, period: Period, zones: list[str] | None) -> Report:
+        try:
+            return load_report(web.influx, site, period, zones, now=web.now_datetime())
+        except UnknownZoneError as exc:
+            raise HTTPException(400, str(exc)) from None
+        except (SourceError, RetryableWriteError, PermanentWriteError) as exc:
+            raise HTTPException(503, f"InfluxDB unavailable: {exc}") from None
+
+    @app.get(
+        "/api/v1/sites/{site}/reports/visits",
+        responses={
+            **ERRORS,
+            200: {
+                "description": "The report (JSON), or the file in the format asked for",
+                "content": {"text/csv": {}, reports.XLSX_TYPE: {}, "text/html": {}},
+            },
+        },
+        tags=["reports"],
+        summary="Visits per zone and door for a day, week, month or year (from the rollups)",
+    )
+    def visits_report(
+        site: str,
+        _user: UserDep,
+        period: Annotated[
+            str | None,
+            Query(description="2026-11-23, 2026-W47, 2026-11, 2026, or last-month, ..."),
+        ] = None,
+        zone: Annotated[
+            list[str] | None, Query(description="zones (repeat or comma-separate); default all")
+        ] = None,
+        format: Annotated[
+            str | None, Query(description="json (default), csv, xlsx or html")
+        ] = None,
+    ) -> Response:
+        s = web.site(site)
+        try:
+            fmt = reports.choose_format(format, reports.REPORT_FORMATS)
+            chosen = reports.choose_period(period, s, web.now_datetime())
+            zones = reports.choose_zones(zone, s)
+        except reports.BadReportRequest as exc:
+            raise HTTPException(400, str(exc)) from None
+        return reports.report_response(report_of(s, chosen, zones), fmt)
+
+    @app.get(
+        "/api/v1/sites/{site}/reports/statistics",
+        responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+        tags=["reports"],
+        summary="Annual visits per unit, in the shape of the Finnish library statistics",
+    )
+    def statistics_report(
+        site: str,
+        _user: UserDep,
+        year: Annotated[str | None, Query(description="calendar year, e.g. 2026")] = None,
+        format: Annotated[str | None, Query(description="json (default) or csv")] = None,
+    ) -> Response:
+        s = web.site(site)
+        try:
+            fmt = reports.choose_format(format, reports.STATISTICS_FORMATS)
+            chosen = reports.choose_year(year, s, web.now_datetime())
+        except reports.BadReportRequest as exc:
+            raise HTTPException(400, str(exc)) from None
+        try:
+            stats = load_statistics(web.influx, s, chosen, now=web.now_datetime())
+        except (SourceError, RetryableWriteError, PermanentWriteError) as exc:
+            raise HTTPException(503, f"InfluxDB unavailable: {exc}") from None
+        return reports.statistics_response(stats, fmt)
+
+    @app.get("/reports/{site}", include_in_schema=False, response_model=None)
+    def reports_page(
+        request: Request,
+        site: str,
+        period: str | None = None,
+        zone: Annotated[list[str] | None, Query()] = None,
+    ) -> Response:
+        if web.user(request) is None:
+            target = request.url.path.removeprefix(base(request))
+            if request.url.query:
+                target += "?" + request.url.query
+            return RedirectResponse(f"{base(request)}/login?next={quote(target)}", 303)
+        s = web.site(site)
+        text = period if period and period.strip() else reports.DEFAULT_PERIOD
+        context: dict[str, Any] = {
+            "base": base(request),
+            "login": web.login_required,
+            "site": s,
+            "period_text": text,
+            "zone": zone or [],
+            "quick": reports.QUICK_PERIODS,
+            "accepted": reports.ACCEPTED,
+            "error": None,
+            "report": None,
+        }
+        status = 200
+        try:
+            chosen = reports.choose_period(text, s, web.now_datetime())
+            zones = reports.choose_zones(zone, s)
+            report = report_of(s, chosen, zones)
+        except reports.BadReportRequest as exc:
+            context["error"], status = str(exc), 400
+        except HTTPException as exc:
+            context["error"], status = str(exc.detail), exc.status_code
+        else:
+            data = report.as_dict()
+            query = [("period", chosen.key)] + [("zone", z) for z in zones or []]
+            context.update(
+                report=data,
+                view=reports.page_view(data),
+                period_text=chosen.key,
+                downloads={
+                    fmt: f"{base(request)}/api/v1/sites/{site}/reports/visits?"
+                    + urlencode([*query, ("format", fmt)])
+                    for fmt in ("csv", "xlsx", "html")
+                },
+                statistics=f"{base(request)}/api/v1/sites/{site}/reports/statistics?"
+                + urlencode([("year", chosen.first.year), ("format", "csv")]),
+            )
+        return templates.TemplateResponse(request, "reports.html", context, status_code=status)
 
     # -- alert actions (proxied to the site's footfall-alerts) -------------------------
 

@@ -1,18 +1,29 @@
 """Typical occupancy per zone by weekday and time of day, from history.
 
 The typical value of a slot (default 15 minutes) of a site-local day is the median, over
-the last N (default 4) same weekdays before today that have data, of the zone's mean
-`occupancy.count` in that slot. Medians shrug off the odd unusual day (an event, an
-outage) that a mean would carry into every forecast.
+the last N (default 4) same weekdays before today that have data, of the zone's level in
+that slot. Medians shrug off the odd unusual day (an event, an outage) that a mean would
+carry into every forecast.
+
+The level comes from `occupancy_history` (docs/history.md): the count recomputed at
+event time, one point per change plus a count-0 point at each reset. (The live
+`occupancy` series is at the collector's processing time, so a late backlog would land
+in the wrong slots.) A slot's level is the last point in it, or, when nothing changed in
+it, the level carried in from before (fill(previous)), so a quiet hour counts for as
+long as it lasted: a time-weighted level, not a mean over events. A day "has data" when
+it has at least one point of its own.
 
 Two layers, so the arithmetic is testable without a database:
 
 - pure: `same_weekdays` (which past days), `slot_means` (samples -> per-day, per-slot
-  means on the site's wall clock, DST days included), `median_by_slot` and `typical_of`;
+  means on the site's wall clock, DST days included), `carried_levels` (bucket answers
+  -> the level of every bucket of the days with data), `median_by_slot` and
+  `typical_of`;
 - `Forecaster`: one InfluxQL query per (zone, weekday), `GROUP BY time(step)` in the
-  site's time zone, cached for `cache_s` seconds.
+  site's time zone from the day before the oldest wanted day (to carry the level into
+  its first slots), cached for `cache_s` seconds.
 
-Days of a DST change: a 23-hour day has no samples in the skipped hour (those slots are
+Days of a DST change: a 23-hour day has no buckets in the skipped hour (those slots are
 left out of that day, the other weeks fill them); a 25-hour day has two buckets for the
 repeated hour, which fall into the same slot and are averaged.
 """
@@ -28,11 +39,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from footfall_collector.influx import Influx
+from footfall_collector.schema import OCCUPANCY_HISTORY
 from footfall_contract.site import Site
 
 __all__ = [
     "Forecaster",
     "Typical",
+    "carried_levels",
     "median_by_slot",
     "same_weekdays",
     "slot_means",
@@ -113,6 +126,26 @@ def slot_means(
     }
 
 
+def carried_levels(
+    rows: Iterable[tuple[float, float | None]], tz: ZoneInfo, days: Iterable[dt.date]
+) -> list[Sample]:
+    """Buckets (start in epoch seconds, last value or None when nothing changed in it),
+    in time order, as (start, level) with the level carried through empty buckets; only
+    the buckets of the wanted local days that have a value of their own."""
+    wanted = set(days)
+    level: float | None = None
+    carried: list[tuple[float, float, dt.date]] = []
+    with_data: set[dt.date] = set()
+    for t, value in rows:
+        day = dt.datetime.fromtimestamp(t, tz).date()
+        if value is not None:
+            level = float(value)
+            with_data.add(day)
+        if level is not None and day in wanted:
+            carried.append((t, level, day))
+    return [(t, v) for t, v, day in carried if day in with_data]
+
+
 def median_by_slot(days: Sequence[Sequence[float | None]]) -> list[float | None]:
     """Slot by slot, the median of the days that have a value there (None if none)."""
     if not days:
@@ -154,7 +187,7 @@ def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
 
 
 class Forecaster:
-    """Typical occupancy of a site's zones, from the `occupancy` measurement."""
+    """Typical occupancy of a site's zones, from the `occupancy_history` measurement."""
 
     def __init__(
         self,
@@ -204,28 +237,25 @@ class Forecaster:
 
     def query(self, zone: str, start: dt.datetime, end: dt.datetime) -> str:
         return (
-            f'SELECT mean("count") FROM "occupancy" WHERE "site" = {_quote(self.site.site)} '
-            f'AND "zone" = {_quote(zone)} '
+            f'SELECT last("count") AS "count" FROM "{OCCUPANCY_HISTORY}" '
+            f'WHERE "site" = {_quote(self.site.site)} AND "zone" = {_quote(zone)} '
             f"AND time >= {int(start.timestamp())}s AND time < {int(end.timestamp())}s "
-            f"GROUP BY time({self.step_min}m) fill(none) tz({_quote(self.site.timezone)})"
+            f"GROUP BY time({self.step_min}m) fill(null) tz({_quote(self.site.timezone)})"
         )
 
     def samples(self, zone: str, days: Sequence[dt.date]) -> list[Sample]:
-        """Bucket means of the zone's occupancy on the given local days (one query)."""
+        """The zone's level per bucket on the given local days that have data (one
+        query, from the day before the oldest, so its first slots get the level
+        carried in)."""
         if not days:
             return []
         tz = self.site.tz
-        start = local_midnight(min(days), tz)
+        start = local_midnight(min(days) - dt.timedelta(days=1), tz)
         end = local_midnight(max(days) + dt.timedelta(days=1), tz)
-        wanted = set(days)
-        out: list[Sample] = []
+        rows: list[tuple[float, float | None]] = []
         for series in self.influx.query(self.query(zone, start, end), epoch="s"):
             cols = series["columns"]
-            ti, vi = cols.index("time"), cols.index("mean")
-            for row in series["values"]:
-                t, v = row[ti], row[vi]
-                if v is None:
-                    continue
-                if dt.datetime.fromtimestamp(t, tz).date() in wanted:
-                    out.append((float(t), float(v)))
-        return out
+            ti, vi = cols.index("time"), cols.index("count")
+            rows += [(float(row[ti]), row[vi]) for row in series["values"]]
+        rows.sort(key=lambda r: r[0])
+        return carried_levels(rows, tz, days)

@@ -79,8 +79,12 @@ class SiteOccupancy(BaseModel):
 
 class HistoryPoint(BaseModel):
     t: str = Field(description="Start of the interval (RFC 3339)")
-    count: int = Field(description="Occupancy at the end of the interval")
+    count: int | None = Field(
+        description="Occupancy at the end of the interval (event time; a quiet interval "
+        "carries the level); null while no level is known"
+    )
     max: int | None = Field(description="Highest occupancy within the interval")
+    visits: int = Field(description="Entries of the zone in the interval")
 
 
 class HistoryOut(BaseModel):
@@ -89,6 +93,9 @@ class HistoryOut(BaseModel):
     from_: str = Field(alias="from", serialization_alias="from")
     to: str
     every_s: int
+    timezone: str = Field(
+        description="The site's time zone: intervals of a day or more are its days"
+    )
     capacity: int | None
     points: list[HistoryPoint]
 

@@ -9,12 +9,13 @@ and `zone` are variables filled from the tags InfluxDB holds (`SHOW TAG VALUES`)
 new site file needs no new dashboard. The one thing taken from the site files is the
 time zone(s) for `tz(...)` (variable `tz`), so that days and hours are the site's own.
 
-Entries ("visitors") into a zone are the rises of the zone's `occupancy.count`: the
-collector writes a point on every change, so the sum of positive differences between
-consecutive points is the number of people who came in. That is exactly the crossings
-`in` through the doors whose inside is in the zone and whose outside is not (SPEC §3),
-without the door list, so it works for any zone the `zone` variable offers and for any
-site (docs/dashboards.md, "Grafana", has the reasoning and the caveats).
+Visits ("visitors", entries) into a zone are `sum("count")` of the collector's `zone_flow`
+points with `dir = 'in'`: one point per zone a crossing enters, at the crossing's own
+event time (docs/history.md), so late and batched data land in the right hours and never
+cancel out. Past occupancy curves read `occupancy_history` (recomputed at event time); the
+"now" panels (count, % of capacity) read the live `occupancy`. Hours, months and years
+come from the rollups (`visits_hourly`, `visits_daily` in retention policy `rollups`).
+docs/dashboards.md, "Grafana", says which panel reads what.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from footfall_collector.schema import (
+    OCCUPANCY,
+    OCCUPANCY_HISTORY,
+    VISITS_DAILY,
+    VISITS_HOURLY,
+    ZONE_FLOW,
+    rollup_from,
+)
 from footfall_contract.site import site_files
 from footfall_web.config import CrowdingSettings
 
@@ -39,6 +48,11 @@ SITE = '"site" =~ /^$site$/'
 ZONE = '"zone" =~ /^$zone$/'
 SZ = f"{SITE} AND {ZONE}"
 TZ = "tz('$tz')"
+LIVE = f'"{OCCUPANCY}"'
+HISTORY = f'"{OCCUPANCY_HISTORY}"'
+FLOW = f'"{ZONE_FLOW}"'
+HOURLY = rollup_from(VISITS_HOURLY)
+DAILY = rollup_from(VISITS_DAILY)
 
 Json = dict[str, Any]
 Thresholds = list[tuple[float | None, str]]
@@ -63,33 +77,26 @@ def site_timezones() -> list[str]:
 # --- queries -------------------------------------------------------------------------
 
 
-def entries_sub(time_cond: str = "$timeFilter", group: str = '"site", "zone"') -> str:
-    """Rises of occupancy, per zone series (difference() must not mix two zones)."""
-    return (
-        f'(SELECT difference("count") FROM "occupancy" WHERE {SZ} AND {time_cond} GROUP BY {group})'
-    )
-
-
 def entries(time_cond: str = "$timeFilter", group: str = "") -> str:
+    """Visits: the zone_flow points of people entering, at their event time."""
     q = (
-        f'SELECT sum("difference") AS "entries" FROM {entries_sub(time_cond)} '
-        'WHERE "difference" > 0'
+        f'SELECT sum("count") AS "entries" FROM {FLOW} '
+        f"WHERE {SZ} AND \"dir\" = 'in' AND {time_cond}"
     )
-    if group.startswith("time("):
-        q += f" AND {time_cond}"
     return q + (f" GROUP BY {group}" if group else "")
-
-
-def hourly_entries_sub() -> str:
-    return f"({entries(group=f'time(1h) fill(0) {TZ}')})"
 
 
 def heatmap_row(hour: int) -> str:
     """Entries in local hour `hour` of each day, at the day's local midnight: the first
-    hourly sum of the day-long buckets that start at that hour, put back into calendar
-    days, so that the 24 rows of the heatmap share their timestamps (one column a day)."""
+    hourly rollup of the day-long buckets that start at that hour, put back into calendar
+    days, so that the 24 rows of the heatmap share their timestamps (one column a day).
+    The hours are filled with 0 first, so a missing hour cannot pass a later one's value."""
+    hourly = (
+        f'(SELECT sum("entries") AS "entries" FROM {HOURLY} WHERE {SZ} AND $timeFilter '
+        f"GROUP BY time(1h) fill(0) {TZ})"
+    )
     at_hour = (
-        f'SELECT first("entries") AS "entries" FROM {hourly_entries_sub()} '
+        f'SELECT first("entries") AS "entries" FROM {hourly} '
         f"WHERE $timeFilter GROUP BY time(1d, {hour}h) {TZ}"
     )
     return (
@@ -177,6 +184,7 @@ def panel(
     repeat: str | None = None,
     no_value: str | None = None,
     transformations: list[Json] | None = None,
+    overrides: list[Json] | None = None,
 ) -> Json:
     steps = [
         {"color": color, "value": value}
@@ -206,7 +214,7 @@ def panel(
         "description": description,
         "datasource": DS,
         "targets": targets,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
         "options": options or {},
     }
     if time_from:
@@ -261,22 +269,22 @@ PATTERNS = "Patterns: last 4 weeks, this month (open the row to run its queries)
 
 
 def occupancy_now(w: str = SZ) -> str:
-    return (
-        f'SELECT last("count") AS "count" FROM "occupancy" WHERE {w} AND $timeFilter '
-        'GROUP BY "zone"'
-    )
+    return f'SELECT last("count") AS "count" FROM {LIVE} WHERE {w} AND $timeFilter GROUP BY "zone"'
 
 
 def ratio_now() -> str:
     return (
-        f'SELECT last("ratio") * 100 AS "percent" FROM "occupancy" WHERE {SZ} AND $timeFilter '
+        f'SELECT last("ratio") * 100 AS "percent" FROM {LIVE} WHERE {SZ} AND $timeFilter '
         'GROUP BY "zone"'
     )
 
 
-def occupancy_over_time(field: str = '"count"', scale: str = "") -> str:
+def occupancy_over_time(field: str = '"peak"', scale: str = "", source: str = HISTORY) -> str:
+    """Peak per interval: of the history's minute peaks (at event time, who was in at the
+    minute's start included) for people, of the live series for the ratio (the history
+    has no capacity)."""
     return (
-        f'SELECT max({field}){scale} AS "peak" FROM "occupancy" WHERE {SZ} AND $timeFilter '
+        f'SELECT max({field}){scale} AS "peak" FROM {source} WHERE {SZ} AND $timeFilter '
         'GROUP BY time($__interval), "zone" fill(none)'
     )
 
@@ -290,9 +298,9 @@ def same_weekday_bars(repeat: str | None) -> Json:
     return panel(
         "bargauge",
         "Visitors so far: today against the same weekday",
-        "Entries into $zone from the start of the dashboard's range to its end (default: "
-        "today so far), and in the same hours of the same weekday 1-4 weeks before: the "
-        "typical day is the middle of the four.",
+        "Entries into $zone (zone_flow, at event time) from the start of the dashboard's "
+        "range to its end (default: today so far), and in the same hours of the same weekday "
+        "1-4 weeks before: the typical day is the middle of the four.",
         targets,
         options=BARS,
         thresholds=[(None, "blue")],
@@ -305,7 +313,8 @@ def last_week_panel(repeat: str | None) -> Json:
     return panel(
         "timeseries",
         "Occupancy on the same weekday last week",
-        "The same hours a week ago (panel time shift 7d): set beside today's curve.",
+        "The same hours a week ago (panel time shift 7d), from the occupancy history "
+        "recomputed at event time: set beside today's curve.",
         [target("A", occupancy_over_time(), "$tag_zone")],
         time_shift="7d",
         options=TIMESERIES,
@@ -322,7 +331,8 @@ def heatmap(repeat: str | None) -> Json:
         "heatmap",
         "Hourly footfall by weekday (last 4 weeks)",
         "Entries into $zone in each local hour (rows 00-23) of each day (columns, "
-        "today and the 27 days before): the weekday pattern shows as repeating columns.",
+        "today and the 27 days before), from the hourly rollups: the weekday pattern shows "
+        "as repeating columns.",
         targets,
         # from a local midnight: the first day's buckets must start at their hour
         time_from="now-27d/d",
@@ -342,19 +352,19 @@ def heatmap(repeat: str | None) -> Json:
 
 def busiest_hours(repeat: str | None) -> Json:
     q = (
-        'SELECT top("peak", 10) AS "peak" FROM (SELECT max("count") AS "peak" FROM "occupancy" '
-        f"WHERE {SZ} AND $timeFilter GROUP BY time(1h) {TZ}) WHERE $timeFilter"
+        'SELECT top("entries", 10) AS "entries", "peak", "estimated" '
+        f"FROM {HOURLY} WHERE {SZ} AND $timeFilter"
     )
-    q2 = f'SELECT top("entries", 10) AS "entries" FROM {hourly_entries_sub()} WHERE $timeFilter'
     return panel(
         "table",
         "Busiest hours this month",
-        "The ten hours of this month with the highest peak occupancy in $zone, and the ten "
-        "with the most entries (time = the hour's start).",
-        [target("A", q, "peak", "table"), target("B", q2, "entries", "table")],
+        "The ten hours of this month with the most entries into $zone (hourly rollups; time "
+        "= the hour's local start), with the hour's peak occupancy; estimated = an agent of "
+        "one of its doors was offline or faulty in that hour.",
+        [target("A", q, "entries", "table")],
         time_from="now/M",
         repeat=repeat,
-        options={"showHeader": True, "sortBy": [{"displayName": "peak", "desc": True}]},
+        options={"showHeader": True, "sortBy": [{"displayName": "entries", "desc": True}]},
     )
 
 
@@ -410,21 +420,21 @@ def query_var(name: str, label: str, query: str, *, multi: bool, current: str | 
     }
 
 
-def site_var() -> Json:
+def site_var(source: str = LIVE) -> Json:
     return query_var(
         "site",
         "Site",
-        'SHOW TAG VALUES FROM "occupancy" WITH KEY = "site"',
+        f'SHOW TAG VALUES FROM {source} WITH KEY = "site"',
         multi=False,
         current=None,
     )
 
 
-def zone_var(*, multi: bool, current: str | None = None) -> Json:
+def zone_var(*, multi: bool, current: str | None = None, source: str = LIVE) -> Json:
     return query_var(
         "zone",
         "Agency / zone",
-        f'SHOW TAG VALUES FROM "occupancy" WITH KEY = "zone" WHERE {SITE}',
+        f'SHOW TAG VALUES FROM {source} WITH KEY = "zone" WHERE {SITE}',
         multi=multi,
         current=current,
     )
@@ -451,9 +461,10 @@ def dashboard(
     description: str,
     panels: list[Json],
     variables: list[Json],
-    annotation: Json,
+    annotation: Json | None,
     time_from: str = "now/d",
     time_to: str = "now",
+    refresh: str = "1m",
 ) -> Json:
     return {
         "uid": uid,
@@ -463,7 +474,7 @@ def dashboard(
         "timezone": site_timezones()[0],
         "editable": True,
         "graphTooltip": 1,
-        "refresh": "1m",
+        "refresh": refresh,
         "schemaVersion": 39,
         "version": 1,
         "time": {"from": time_from, "to": time_to},
@@ -480,7 +491,7 @@ def dashboard(
                     "name": "Annotations & Alerts",
                     "type": "dashboard",
                 },
-                annotation,
+                *([annotation] if annotation else []),
             ]
         },
         "links": [
@@ -534,8 +545,9 @@ def overview() -> Json:
         panel(
             "bargauge",
             "Visitors today",
-            "Entries into each zone since local midnight (the rises of its occupancy: people "
-            "coming in through the doors into the zone from outside it).",
+            "Entries into each zone since local midnight (site time): people coming in "
+            "through the doors into the zone from outside it, counted at the time they "
+            "walked in (zone_flow), however late their data arrived.",
             [target("A", entries(group='"zone"'), "$tag_zone")],
             options=BARS,
             thresholds=[(None, "purple")],
@@ -550,7 +562,8 @@ def overview() -> Json:
         panel(
             "timeseries",
             "Occupancy",
-            "Peak occupancy per interval in each selected zone.",
+            "Peak occupancy per interval in each selected zone, from the occupancy history "
+            "(recomputed at event time: a late backlog lands where people really were).",
             [target("A", occupancy_over_time(), "$tag_zone")],
             options=TIMESERIES,
             custom=LINES,
@@ -562,8 +575,9 @@ def overview() -> Json:
         panel(
             "timeseries",
             "% of capacity",
-            "Peak occupancy per interval against the zone's capacity.",
-            [target("A", occupancy_over_time('"ratio"', " * 100"), "$tag_zone")],
+            "Peak occupancy per interval against the zone's capacity (the live series, "
+            "which carries the capacity).",
+            [target("A", occupancy_over_time('"ratio"', " * 100", LIVE), "$tag_zone")],
             unit="percent",
             thresholds=CAPACITY,
             options=TIMESERIES,
@@ -576,7 +590,7 @@ def overview() -> Json:
         panel(
             "timeseries",
             "Visitors per hour",
-            "Entries into each zone per local hour.",
+            "Entries into each zone per local hour, at event time (zone_flow).",
             [target("A", entries(group=f'time(1h), "zone" fill(0) {TZ}'), "$tag_zone")],
             options=TIMESERIES,
             custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
@@ -648,7 +662,7 @@ def library() -> Json:
         panel(
             "stat",
             "Visitors today",
-            "Entries since local midnight.",
+            "Entries since local midnight (site time), at event time (zone_flow).",
             [target("A", entries(), "entries")],
             options=STAT,
             thresholds=[(None, "purple")],
@@ -659,14 +673,14 @@ def library() -> Json:
         6,
     )
     cap = (
-        f'SELECT last("capacity") AS "capacity" FROM "occupancy" WHERE {SZ} AND $timeFilter '
+        f'SELECT last("capacity") AS "capacity" FROM {LIVE} WHERE {SZ} AND $timeFilter '
         "GROUP BY time($__interval) fill(previous)"
     )
     lay.add(
         panel(
             "timeseries",
             "Occupancy today",
-            "Peak occupancy per interval, and the capacity.",
+            "Peak occupancy per interval (occupancy history, at event time), and the capacity.",
             [target("A", occupancy_over_time(), "occupancy"), target("B", cap, "capacity")],
             options=TIMESERIES,
             custom=LINES,
@@ -902,10 +916,149 @@ def sensors() -> Json:
     )
 
 
+ESTIMATED_COLUMN = "estimated_hours"
+ESTIMATED = [
+    {
+        "matcher": {"id": "byName", "options": ESTIMATED_COLUMN},
+        "properties": [
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            {
+                "id": "thresholds",
+                "value": {
+                    "mode": "absolute",
+                    "steps": [
+                        {"color": "transparent", "value": None},
+                        {"color": "orange", "value": 1},
+                    ],
+                },
+            },
+        ],
+    }
+]
+"""Hours with an agent offline or a fault in the figure: coloured, so an estimate shows."""
+
+MONTH_OF_DAY = [
+    # InfluxQL has no calendar months: Grafana sums the daily rollups by local month
+    # (the dashboard's time zone is the site's), then makes one column per zone.
+    {
+        "id": "formatTime",
+        "options": {"timeField": "Time", "outputFormat": "YYYY-MM", "useTimezone": True},
+    },
+    {
+        "id": "groupBy",
+        "options": {
+            "fields": {
+                "Time": {"operation": "groupby", "aggregations": []},
+                "zone": {"operation": "groupby", "aggregations": []},
+                "visits": {"operation": "aggregate", "aggregations": ["sum"]},
+            }
+        },
+    },
+    {
+        "id": "groupingToMatrix",
+        "options": {"columnField": "zone", "rowField": "Time", "valueField": "visits (sum)"},
+    },
+]
+
+
+def daily_visits() -> str:
+    """The daily rollups as they are (one point per zone and local day, at its midnight)."""
+    return f'SELECT "entries" AS "visits" FROM {DAILY} WHERE {SZ} AND $timeFilter GROUP BY "zone"'
+
+
+def visits_per_zone() -> str:
+    return (
+        f'SELECT sum("entries") AS "visits", sum("{ESTIMATED_COLUMN}") AS "{ESTIMATED_COLUMN}", '
+        f'max("peak") AS "peak" FROM {DAILY} WHERE {SZ} AND $timeFilter GROUP BY "zone"'
+    )
+
+
+def visits() -> Json:
+    lay = Layout()
+    table = {"showHeader": True, "sortBy": [{"displayName": "visits", "desc": True}]}
+    lay.row("Month (the dashboard's range: this month unless another is picked)")
+    lay.add(
+        panel(
+            "timeseries",
+            "Visits per day",
+            "Entries into each selected agency (zone) per local day, from the daily rollups "
+            "(counted at the time people walked in). Nested zones each count their own "
+            "entries: the centre is not the sum of the agencies.",
+            [target("A", daily_visits(), "$tag_zone")],
+            options=TIMESERIES,
+            custom={"drawStyle": "bars", "fillOpacity": 60, "lineWidth": 1},
+        ),
+        16,
+        10,
+    )
+    lay.add(
+        panel(
+            "table",
+            "Visits in the range per agency",
+            "Entries per zone over the range, its highest occupancy, and the hours whose "
+            "counts are estimates (an agent offline or a door faulty): coloured when any.",
+            [target("A", visits_per_zone(), "", "table")],
+            options=table,
+            overrides=ESTIMATED,
+        ),
+        8,
+        10,
+    )
+    lay.row("Year (this year so far)")
+    lay.add(
+        panel(
+            "barchart",
+            "Visits per month",
+            "Entries into each selected zone per calendar month of this year: the daily "
+            "rollups summed by local month in Grafana (InfluxQL has no calendar months).",
+            [target("A", daily_visits(), "", "table")],
+            time_from="now/y",
+            transformations=MONTH_OF_DAY,
+            options={
+                "orientation": "vertical",
+                "groupWidth": 0.8,
+                "barWidth": 0.9,
+                "showValue": "never",
+                "stacking": "none",
+                "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                "tooltip": {"mode": "multi", "sort": "none"},
+            },
+        ),
+        16,
+        10,
+    )
+    lay.add(
+        panel(
+            "table",
+            "Visits this year per agency",
+            "Entries per zone since 1 January (site time), the year's highest occupancy, and "
+            "the estimated hours in the figure: coloured when any.",
+            [target("A", visits_per_zone(), "", "table")],
+            time_from="now/y",
+            options=table,
+            overrides=ESTIMATED,
+        ),
+        8,
+        10,
+    )
+    return dashboard(
+        "footfall-visits",
+        "Visits per agency",
+        "Visits (entries) per agency per day and month, and the year's totals, from the "
+        "hourly and daily rollups kept for years; estimated hours flagged.",
+        lay.panels,
+        [site_var(DAILY), zone_var(multi=True, source=DAILY)],
+        None,
+        time_from="now/M",
+        refresh="15m",
+    )
+
+
 DASHBOARDS = {
     "service-centre-overview.json": overview,
     "library-crowding.json": library,
     "sensors.json": sensors,
+    "visits-per-agency.json": visits,
 }
 
 

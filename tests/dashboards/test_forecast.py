@@ -1,16 +1,21 @@
-"""The typical-day forecast: the median-of-weekdays arithmetic (DST days, missing data)
-and `Forecaster` against a real InfluxDB holding simulated Iso Omena history."""
+"""The typical-day forecast: the median-of-weekdays arithmetic (DST days, missing data),
+the level carried through quiet buckets, and `Forecaster` against a real InfluxDB
+holding simulated Iso Omena history (`occupancy_history`, at event time)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import statistics
+from bisect import bisect_left
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from footfall_collector.schema import OCCUPANCY, OCCUPANCY_HISTORY, occupancy_history_point
 from footfall_web.forecast import (
     Forecaster,
     Typical,
+    carried_levels,
     median_by_slot,
     same_weekdays,
     slot_means,
@@ -122,6 +127,36 @@ def test_missing_days_and_slots() -> None:
     assert typical_of([], HEL, D(2026, 11, 25), 0, 4, 15) == ([None] * 96, 0)
 
 
+def test_carried_levels_fill_quiet_buckets_of_days_with_data() -> None:
+    """Bucket answers (start, last value or None) -> the level of every bucket: a quiet
+    bucket has the level carried in, also across midnight; a day with no point of its own
+    gives nothing; buckets before the first point give nothing."""
+    mon, tue, wed = D(2026, 11, 23), D(2026, 11, 24), D(2026, 11, 25)
+    rows: list[tuple[float, float | None]] = [
+        (ts(mon, 22, 0), None),
+        (ts(mon, 22, 15), 7.0),
+        (ts(mon, 22, 30), None),
+        (ts(tue, 0, 0), None),
+        (ts(tue, 3, 0), 0.0),
+        (ts(tue, 3, 15), None),
+        (ts(wed, 0, 0), None),  # Wednesday has nothing of its own
+        (ts(wed, 0, 15), None),
+    ]
+    assert carried_levels(rows, HEL, [mon, tue, wed]) == [
+        (ts(mon, 22, 15), 7.0),
+        (ts(mon, 22, 30), 7.0),
+        (ts(tue, 0, 0), 7.0),
+        (ts(tue, 3, 0), 0.0),
+        (ts(tue, 3, 15), 0.0),
+    ]
+    # Monday only as the day before: it carries its level into Tuesday, is not a sample
+    assert carried_levels(rows, HEL, [tue]) == [
+        (ts(tue, 0, 0), 7.0),
+        (ts(tue, 3, 0), 0.0),
+        (ts(tue, 3, 15), 0.0),
+    ]
+
+
 def test_peak_slot() -> None:
     def typical(values: list[float | None]) -> Typical:
         return Typical("s", "z", 0, 60, values, 1)
@@ -140,12 +175,75 @@ def noon(h: History, day: dt.date) -> float:
     return dt.datetime.combine(day, dt.time(12), tzinfo=h.site.tz).timestamp()
 
 
+@pytest.fixture(scope="module")
+def event_history(history: History) -> History:
+    """`occupancy_history` of the simulated days. The backfill's `occupancy` points are
+    at event time (it replays the days in order), so, when the simulator has not written
+    `occupancy_history` itself, the same counts at the same times are what the history
+    worker would write for them."""
+    q = InfluxQuery(history.server.url)
+    site = history.site.site
+    have = q.rows(f'SELECT count("count") FROM "{OCCUPANCY_HISTORY}" WHERE "site" = \'{site}\'')
+    if not have or not have[0]["count"]:
+        rows = q.rows(f'SELECT "count", "zone" FROM "{OCCUPANCY}" WHERE "site" = \'{site}\'')
+        lines = [
+            occupancy_history_point(site, r["zone"], int(r["count"]), 0, int(r["time"])).line()
+            for r in rows
+        ]
+        for i in range(0, len(lines), 5000):
+            history.influx.write(lines[i : i + 5000])
+        assert len(
+            q.rows(f'SELECT "count" FROM "{OCCUPANCY_HISTORY}" WHERE "site" = \'{site}\'')
+        ) == len(rows)
+    return history
+
+
+def expected_typical(
+    h: History, zone: str, weekday: int, weeks: int, step_min: int
+) -> tuple[list[float | None], int]:
+    """The truth from the raw points, without InfluxDB's buckets: for each slot of each
+    wanted day with points of its own, the level at the slot's end (the last point before
+    it, from the day before the oldest day on), the repeated hour of a 25-hour day
+    averaged; then the median over the days."""
+    tz = h.site.tz
+    days = same_weekdays(h.today, weekday, weeks)
+    start = dt.datetime.combine(min(days) - dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    end = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    rows = InfluxQuery(h.server.url).rows(
+        f'SELECT "count" FROM "{OCCUPANCY_HISTORY}" WHERE "site" = \'{h.site.site}\' '
+        f"AND \"zone\" = '{zone}' "
+        f"AND time >= {int(start.timestamp())}s AND time < {int(end.timestamp())}s"
+    )
+    times = [r["time"] for r in rows]  # ns, ascending
+    counts = [float(r["count"]) for r in rows]
+    n = 1440 // step_min
+    per_day: list[list[float | None]] = []
+    for day in days:
+        day_start = dt.datetime.combine(day, dt.time(0), tzinfo=tz).timestamp()
+        day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+        lo, hi = int(day_start * 1e9), int(day_end.timestamp() * 1e9)
+        if not any(lo <= t < hi for t in times):
+            continue
+        slots: list[list[float]] = [[] for _ in range(n)]
+        for b in range(int(day_start), int(day_end.timestamp()), step_min * 60):
+            i = bisect_left(times, (b + step_min * 60) * 1_000_000_000)
+            if i == 0:
+                continue
+            local = dt.datetime.fromtimestamp(b, tz)
+            slots[(local.hour * 60 + local.minute) // step_min].append(counts[i - 1])
+        per_day.append([statistics.fmean(v) if v else None for v in slots])
+    if not per_day:
+        return [None] * n, 0
+    return median_by_slot(per_day), len(per_day)
+
+
 @pytest.mark.services
-def test_forecaster_against_influxdb(history: History) -> None:
+def test_forecaster_against_influxdb(event_history: History) -> None:
     """Ten simulated days before `today`: yesterday's weekday has two weeks of data,
-    today's one. The Forecaster's buckets (GROUP BY time in the site's time zone) give
-    what the raw points give through the pure arithmetic."""
-    h = history
+    today's one. The Forecaster's buckets (GROUP BY time in the site's time zone, the
+    level carried through quiet buckets) give what the raw `occupancy_history` points
+    give by hand."""
+    h = event_history
     clock = [noon(h, h.today)]
     f = Forecaster(h.influx, h.site, cache_s=60.0, now=lambda: clock[0])
     yesterday = (h.today - dt.timedelta(days=1)).weekday()
@@ -159,18 +257,11 @@ def test_forecaster_against_influxdb(history: History) -> None:
     )
     assert len(t.values) == 96
 
-    q = InfluxQuery(h.server.url)
-    days = same_weekdays(h.today, yesterday, 4)
-    start = dt.datetime.combine(min(days), dt.time(0), tzinfo=h.site.tz)
-    end = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(0), tzinfo=h.site.tz)
-    rows = q.rows(
-        'SELECT "count" FROM "occupancy" WHERE "site" = \'iso-omena\' AND "zone" = \'library\' '
-        f"AND time >= {int(start.timestamp())}s AND time < {int(end.timestamp())}s"
-    )
-    raw = [(r["time"] / 1e9, float(r["count"])) for r in rows]
-    expected, weeks = typical_of(raw, h.site.tz, h.today, yesterday, 4, 15)
+    expected, weeks = expected_typical(h, "library", yesterday, 4, 15)
     assert weeks == 2
     assert t.values == pytest.approx(expected)
+    # a time-weighted level: every slot of a day with data has one (none left empty)
+    assert all(v is not None and v >= 0 for v in t.values)
 
     weekday_open = h.site.hours_on(h.today - dt.timedelta(days=1), "library")
     if weekday_open is not None:
@@ -178,10 +269,10 @@ def test_forecaster_against_influxdb(history: History) -> None:
         assert peak is not None
         assert weekday_open[0] <= t.slot_time(peak) < weekday_open[1]
         assert max(v or 0 for v in t.values) <= 350 * 1.5
-    assert all(v is not None and v >= 0 for v in t.values)
 
     today = f.typical("centre")
     assert today.weekday == h.today.weekday() and today.weeks == 1
+    assert today.values == pytest.approx(expected_typical(h, "centre", today.weekday, 4, 15)[0])
 
     # cached until cache_s has passed
     assert f.typical("library", yesterday) is t
@@ -192,6 +283,7 @@ def test_forecaster_against_influxdb(history: History) -> None:
     week_ago = Forecaster(h.influx, h.site, weeks=1, step_min=60, now=lambda: clock[0])
     hourly = week_ago.typical("library", yesterday)
     assert hourly.weeks == 1 and len(hourly.values) == 24
+    assert hourly.values == pytest.approx(expected_typical(h, "library", yesterday, 1, 60)[0])
     with pytest.raises(KeyError):
         f.typical("no-such-zone")
     with pytest.raises(ValueError):

@@ -61,6 +61,7 @@ def panel_range(now: dt.datetime, tz: ZoneInfo, board: Json, panel: Json) -> tup
     starts = {
         "now/d": start_of_day,
         "now/M": start_of_day.replace(day=1),
+        "now/y": start_of_day.replace(month=1, day=1),
         "now-24h": now - dt.timedelta(hours=24),
         "now-27d/d": start_of_day - dt.timedelta(days=27),  # wall-clock: stays at midnight
     }

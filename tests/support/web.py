@@ -39,7 +39,7 @@ _HOURS = 'opening_hours: {mon-fri: "08:00-20:00", sat: "10:00-16:00"}'
 
 
 def occupancy(count: int, capacity: int | None = 250, ts_ms: int | None = None) -> str:
-    """A retained zone occupancy payload (SPEC §2) as the collector publishes it."""
+    """A retained zone occupancy payload (docs/spec.md §2) as the collector publishes it."""
     return json.dumps(
         {
             "count": count,
@@ -156,22 +156,25 @@ def screenshot_path(name: str) -> Path:
 def seed_occupancy(
     influx_url: str, site: Site, zone: str, points: Iterable[tuple[float, int]]
 ) -> None:
-    """Write `occupancy` points (epoch seconds, count) as the collector would."""
+    """Write `occupancy` (live) and `occupancy_history` (event time, what the history
+    and the forecast read) points (epoch seconds, count) as the collector would."""
     from footfall_collector.config import InfluxSettings
     from footfall_collector.influx import connect
+    from footfall_collector.points import Point
+    from footfall_collector.schema import OCCUPANCY, occupancy_history_point
 
     capacity = site.zone(zone).capacity
-    extra = f",capacity={capacity}i" if capacity else ""
+    extra = {"capacity": capacity} if capacity else {}
+    lines = []
+    for t, count in points:
+        time_ns = int(t * 1000) * 1_000_000
+        tags = {"site": site.site, "zone": zone}
+        lines.append(Point(OCCUPANCY, tags, {"count": count, **extra}, time_ns).line())
+        lines.append(occupancy_history_point(site.site, zone, count, 0, time_ns).line())
     influx = connect(InfluxSettings(url=influx_url, database="footfall"))
     try:
         influx.ensure_database()
-        influx.write(
-            [
-                f"occupancy,site={site.site},zone={zone} count={count}i{extra} "
-                f"{int(t * 1000) * 1_000_000}"
-                for t, count in points
-            ]
-        )
+        influx.write(lines)
     finally:
         influx.close()
 
@@ -186,12 +189,14 @@ def seed_typical(
     weeks: int = 4,
     now_s: float | None = None,
 ) -> None:
-    """`occupancy` history on the past `weeks` same weekdays as today (site-local): every
-    15 minutes from 06:00 to 22:00, rising linearly to `peak_count` at `peak_hour`:00."""
+    """Occupancy history on the past `weeks` same weekdays as today (site-local): 0 at
+    the day's reset, then every 15 minutes from 06:00 to 22:00, rising linearly to
+    `peak_count` at `peak_hour`:00."""
     today = dt.datetime.fromtimestamp(now_s or time.time(), site.tz).date()
     points = []
     for week in range(1, weeks + 1):
         day = today - dt.timedelta(days=7 * week)
+        points.append((dt.datetime.combine(day, site.reset_time(), site.tz).timestamp(), 0))
         for minute in range(6 * 60, 22 * 60, 15):
             local = dt.datetime.combine(day, dt.time(minute // 60, minute % 60), site.tz)
             distance = abs(minute - peak_hour * 60) / 60

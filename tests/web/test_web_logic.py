@@ -14,16 +14,19 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from footfall_contract.settings import ConfigError, load_settings
-from footfall_contract.timefmt import parse_ts
+from footfall_contract.timefmt import format_ts, parse_ts
 from footfall_web import auth, i18n, levels, sse
 from footfall_web.config import WebSettings
 from footfall_web.history import (
     BadParameter,
     auto_every,
+    buckets,
     history_query,
     history_request,
+    merge_history,
     parse_duration,
     parse_time,
+    window_starts,
 )
 from footfall_web.levels import Reading, Thresholds
 from tests.support.web import ALWAYS_OPEN, NEVER_OPEN, site_with_hours
@@ -235,6 +238,92 @@ def test_history_parameters() -> None:
     ]:
         with pytest.raises(BadParameter, match=message):
             history_request("s", "z", *bad, now, 5000)
+
+
+def test_history_carries_the_level_and_restarts_at_resets() -> None:
+    """InfluxDB's bucket answers -> intervals: a quiet hour carries the level, an hour
+    that starts at the reset does not count the level before it, a quiet hour holding a
+    reset ends at 0, and the first hours before any level are left out."""
+    site = site_with_hours(ALWAYS_OPEN)  # reset_at 03:00 Europe/Helsinki
+    day = dt.date(2026, 11, 25)
+
+    def at(hour: int) -> int:
+        return int(dt.datetime.combine(day, dt.time(hour), tzinfo=site.tz).timestamp() * 1000)
+
+    req = history_request(
+        "test-site",
+        "library",
+        "2026-11-24T22:00:00Z",
+        "2026-11-25T08:00:00Z",
+        "1h",
+        at(23) + 86_400_000,
+        5000,
+        timezone="Europe/Helsinki",
+    )
+    spans = buckets(req, at(23) + 86_400_000)
+    assert [a for a, _ in spans] == list(range(at(0), at(10), 3_600_000))
+    rows = {  # hour -> (last, max); None: no point in it
+        1: (4, 6),
+        3: (0, 0),  # the reset point
+        5: (2, 3),
+    }
+    levels = [
+        {
+            "columns": ["time", "count", "max"],
+            "values": [[at(h), *rows.get(h, (None, None))] for h in range(10)],
+        }
+    ]
+    visits = [{"columns": ["time", "visits"], "values": [[at(5), 3]]}]
+    resets = window_starts(site, spans[0][0], spans[-1][1])
+    assert resets == [at(3)]
+    points = merge_history(req, spans, levels, visits, None, resets)
+    got = [(p["t"], p["count"], p["max"], p["visits"]) for p in points]
+    hour = {
+        h: parse_ts(f"2026-11-{24 + (h + 22) // 24}T{(h + 22) % 24:02d}:00:00Z") for h in range(10)
+    }
+    assert [t for t, *_ in got] == [format_ts(hour[h]) for h in range(1, 10)]
+    assert got == [
+        (format_ts(hour[1]), 4, 6, 0),
+        (format_ts(hour[2]), 4, 4, 0),  # quiet: the level carried
+        (format_ts(hour[3]), 0, 0, 0),  # starts at the reset: 4 is not in it
+        (format_ts(hour[4]), 0, 0, 0),
+        (format_ts(hour[5]), 2, 3, 3),
+        *[(format_ts(hour[h]), 2, 2, 0) for h in range(6, 10)],
+    ]
+    # without the reset point, the hour still starts from 0
+    del rows[3]
+    levels[0]["values"] = [[at(h), *rows.get(h, (None, None))] for h in range(10)]
+    again = merge_history(req, spans, levels, visits, None, resets)
+    assert [(p["count"], p["max"]) for p in again[2:4]] == [(0, 0), (0, 0)]
+    # a reset inside a quiet interval: what was there before counts toward its max
+    two = history_request(
+        "test-site",
+        "library",
+        "2026-11-24T22:00:00Z",
+        "2026-11-25T08:00:00Z",
+        "2h",
+        at(23) + 86_400_000,
+        5000,
+        timezone="Europe/Helsinki",
+    )
+    spans2 = buckets(two, at(23) + 86_400_000)
+    levels2 = [{"columns": ["time", "count", "max"], "values": [[at(0), 4, 6]]}]
+    out = merge_history(two, spans2, levels2, [], None, window_starts(site, at(0), at(10)))
+    assert [(p["count"], p["max"]) for p in out[:3]] == [(4, 6), (0, 4), (0, 0)]
+
+
+def test_history_times_out_of_range_name_the_parameter() -> None:
+    now = parse_ts("2026-11-25T12:00:00Z")
+    for text in ("0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "1960-01-01T00:00:00Z"):
+        with pytest.raises(BadParameter, match=r"^from is out of range"):
+            parse_time(text, "from", now)
+    with pytest.raises(BadParameter, match=r"^to is out of range"):
+        parse_time("-99999d", "to", now)
+    with pytest.raises(BadParameter, match="every of a day or more must be whole days"):
+        history_request("s", "z", "-3d", None, "25h", now, 5000)
+    week = history_request("s", "z", "-30d", None, "1w", now, 5000, timezone="Europe/Helsinki")
+    assert week.every_s == 7 * 86400 and week.days == 7
+    assert "tz('Europe/Helsinki')" in history_query(week) and "time(1d)" in history_query(week)
 
 
 def test_settings_from_env_and_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
