@@ -21,6 +21,7 @@ from footfall_collector.service import Collector
 from footfall_contract.hours import HOUR_MS, Window, window_of
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
+from footfall_report import load_report, parse_period
 from tests.support.collector import (
     InfluxQuery,
     Publisher,
@@ -195,6 +196,20 @@ def pending(q: InfluxQuery) -> int:
     return int(rows[0]["count"]) if rows else 0
 
 
+def report_entries(
+    db: InfluxV1, expected: dict[str, dict[tuple[str, int], int]]
+) -> dict[tuple[str, dt.date], int]:
+    """Entries per (zone, local day) from footfall-report, for the days of the stream."""
+    days = {dt.datetime.fromtimestamp(h / 1000, SITE.tz).date() for _, h in expected["entries"]}
+    now = dt.datetime.now(SITE.tz)
+    out: dict[tuple[str, dt.date], int] = {}
+    for day in days:
+        report = load_report(db, SITE, parse_period(day.isoformat(), SITE, now))
+        out.update({(z.zone, day): z.entries or 0 for z in report.zones})
+    db.close()
+    return out
+
+
 def nonzero(table: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
     return {k: v for k, v in table.items() if v}
 
@@ -205,6 +220,7 @@ def test_visits_are_the_same_for_every_arrival_order(mosquitto: Mosquitto, influ
     events = make_stream(1200, 5 * HOUR_MS, end)
     expected = truth(events)
     results = {}
+    reports = {}
     for mode in ("single", "batched", "shuffled", "late"):
         settings = collector_settings(mosquitto.port, influx.url)
         settings.influx.database = f"visits_{mode}"
@@ -227,6 +243,7 @@ def test_visits_are_the_same_for_every_arrival_order(mosquitto: Mosquitto, influ
                 what=f"{mode}: history recomputed",
             )
             results[mode] = stored(q)
+            reports[mode] = report_entries(InfluxV1(settings.influx), expected)
         finally:
             pub.close()
             collector.stop()
@@ -239,6 +256,12 @@ def test_visits_are_the_same_for_every_arrival_order(mosquitto: Mosquitto, influ
         assert {k: v for k, v in got["peak"].items() if k in expected["peak"]} == expected[
             "peak"
         ], mode
+    # the report a manager files says the same, day by day
+    by_day: dict[tuple[str, dt.date], int] = defaultdict(int)
+    for (zone, h), n in expected["entries"].items():
+        by_day[(zone, dt.datetime.fromtimestamp(h / 1000, SITE.tz).date())] += n
+    for mode, got_days in reports.items():
+        assert {k: v for k, v in got_days.items() if v} == dict(by_day), mode
     # every zone has a row for every hour written, zero or not: "0" differs from "no data"
     hours = {h for _, h in results["single"]["entries"]}
     assert len(results["single"]["entries"]) == len(hours) * len(SITE.zones)
