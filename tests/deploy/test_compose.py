@@ -27,6 +27,7 @@ from footfall_alerts.cli import main as alerts_main
 from footfall_alerts.config import AlertsSettings
 from footfall_collector.cli import main as collector_main
 from footfall_collector.config import CollectorSettings
+from footfall_collector.schema import occupancy_history_point
 from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.timefmt import format_ts
 from footfall_web.auth import check_bind_policy, hash_password
@@ -585,7 +586,8 @@ def test_web_service_runs_with_its_compose_environment(
         ):
             assert influx_call(influx.url, "/query", q, *admin) == 200, q
         ts_ns = (now_ms() - 600_000) * 1_000_000
-        point = f"occupancy,site=iso-omena,zone=library count=77i,capacity=350i {ts_ns}"
+        # the history the board charts: what the collector's history worker writes
+        point = occupancy_history_point("iso-omena", "library", 77, 0, ts_ns).line()
         assert influx_call(influx.url, "/write", point, *admin) == 204
         assert influx_call(influx.url, "/write", point, *reader) == 403  # read-only indeed
 
