@@ -49,7 +49,7 @@ TARGET_S = 300.0
 
 
 def recent_weekday(site: Site) -> dt.date:
-    """The latest past Monday-Thursday within the collector's 7 days."""
+    """The latest past Monday-Thursday (the busiest kind of day)."""
     day = dt.datetime.now(site.tz).date() - dt.timedelta(days=1)
     while day.weekday() > 3:
         day -= dt.timedelta(days=1)

@@ -1,12 +1,17 @@
-"""`footfall-sim --backfill DAYS`: weeks of simulated history written straight to
-InfluxDB, so that dashboards and forecasts have data on a fresh installation.
+"""`footfall-sim --backfill DAYS`: months of simulated history written straight to
+InfluxDB, so that dashboards, forecasts and reports have data on a fresh installation.
 
-The collector would refuse week-old events (`max_age_days`), so this path skips MQTT: each
-past day is simulated (visits, beam traces, the real detectors) and the points the
-collector would have written are computed by `history.History` and written with the
-collector's own InfluxDB adapter, thousands of points a request, one request at a time,
-retrying what InfluxDB 1.x answers with 5xx under load (re-writing a point is
-idempotent, and the same seed gives the same points: a backfill run twice adds nothing).
+The collector would take these events too (anything within the raw retention, 400
+days), but this path needs neither a broker nor a running collector, nor the agents'
+outboxes, so it skips them: each past day is simulated (visits, beam traces, the real
+detectors), the points the collector would have written (`crossing` with its
+`zone_flow`, `fault`, live `occupancy`) are computed by `history.History` and written
+with the collector's own InfluxDB adapter, thousands of points a request, one request at
+a time, retrying what InfluxDB 1.x answers with 5xx under load. Then the collector's own
+history worker (`HistoryWorker.rebuild`) recomputes those days' `occupancy_history` and
+hourly and daily visit rollups from the `zone_flow` written, as the collector's worker
+would once the data had arrived. Re-writing a point is idempotent, and the same seed
+gives the same points: a backfill run twice adds nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from footfall_collector.history import HistoryWorker
 from footfall_collector.influx import Influx, RetryableWriteError
+from footfall_contract.hours import local_day_bounds
+from footfall_contract.site import Site
 from footfall_edge.simulation.doorway import DoorwayProfile
 
 from .history import History
@@ -38,9 +46,12 @@ class BackfillStats:
     retries: int = 0
     simulate_s: float = 0.0
     write_s: float = 0.0
+    history_windows: int = 0
+    """Reset windows whose occupancy history and visit rollups were recomputed."""
+    history_s: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        elapsed = self.simulate_s + self.write_s
+        elapsed = self.simulate_s + self.write_s + self.history_s
         return {
             "days": self.days,
             "visits": self.visits,
@@ -51,6 +62,9 @@ class BackfillStats:
             "write_retries": self.retries,
             "simulate_s": round(self.simulate_s, 2),
             "write_s": round(self.write_s, 2),
+            "history_windows": self.history_windows,
+            "history_s": round(self.history_s, 2),
+            "history_s_per_day": round(self.history_s / self.days, 3) if self.days else None,
             "days_per_minute": round(self.days / elapsed * 60.0, 2) if elapsed else None,
         }
 
@@ -93,6 +107,32 @@ class BatchWriter:
         self.stats.write_s += time.monotonic() - started
 
 
+def rebuild_history(
+    influx: Influx,
+    site: Site,
+    first: dt.date,
+    last: dt.date,
+    now_ms: int,
+    stats: BackfillStats,
+    attempts: int = 4,
+) -> None:
+    """The collector's history worker over the days written. A 5xx from an overloaded
+    InfluxDB 1.x redoes the rebuild (every write of it is idempotent)."""
+    started = time.monotonic()
+    delay = 1.0
+    for attempt in range(attempts):
+        try:
+            stats.history_windows = HistoryWorker(influx, site).rebuild(first, last, now_ms)
+            break
+        except RetryableWriteError:
+            if attempt + 1 == attempts:
+                raise
+            stats.retries += 1
+            time.sleep(delay)
+            delay *= 2
+    stats.history_s += time.monotonic() - started
+
+
 def backfill(
     model: VisitorModel,
     influx: Influx,
@@ -103,8 +143,13 @@ def backfill(
     progress: Progress,
     today: dt.date | None = None,
     batch: int = 5000,
+    now_ms: int | None = None,
 ) -> BackfillStats:
-    """The `days` local days before `today` (default: the site's today), oldest first."""
+    """The `days` local days before `today` (default: the site's today), oldest first,
+    then their occupancy history and visit rollups. `now_ms` is the history worker's
+    now (only the hours before it are rolled up); default the later of the clock and the
+    end of the last day, which the simulation has finished (a `today` ahead of the clock
+    backfills days that have not happened yet, for tests and benchmarks)."""
     site = model.site
     today = today or dt.datetime.now(site.tz).date()
     influx.ensure_database()
@@ -132,5 +177,14 @@ def backfill(
         progress(
             f"{day} ({day:%a}): {len(sim.plan.visits)} visits, {len(sim.plan.crossings)} "
             f"crossings, {stats.points - written} points written"
+        )
+    if days > 0:
+        first, last = today - dt.timedelta(days=days), today - dt.timedelta(days=1)
+        end_ms = local_day_bounds(site, last)[1]
+        now = now_ms if now_ms is not None else max(time.time_ns() // 1_000_000, end_ms)
+        rebuild_history(influx, site, first, last, now, stats)
+        progress(
+            f"history: occupancy_history and hourly and daily visits of {first} to {last} "
+            f"({stats.history_windows} reset windows) in {stats.history_s:.1f} s"
         )
     return stats

@@ -6,6 +6,7 @@ InfluxDB. See docs/simulator.md.
     footfall-sim --site ... --day 2026-11-23 --speed 300            # a whole past day
     footfall-sim --site ... --mode realtime --hours 2               # the next two hours
     footfall-sim --site ... --backfill 28                           # four weeks of history
+    footfall-sim --site ... --day 2026-06-15 --speed 0              # a day months ago
 
 MQTT and InfluxDB settings come from `FOOTFALL_MQTT__*` and `FOOTFALL_INFLUX__*` (or
 `--config sim.toml` with [mqtt] and [influx] tables), as for the collector. Progress goes
@@ -28,8 +29,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from footfall_collector.config import InfluxSettings
+from footfall_collector.config import InfluxSettings, duration_days
 from footfall_contract.config import MqttSettings
+from footfall_contract.hours import local_day_bounds, window_of
 from footfall_contract.settings import ConfigError, FootfallSettings, load_settings
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.timefmt import format_ts
@@ -38,8 +40,6 @@ from .crowd import PROFILES, accuracy
 from .runner import Pacer, agent_doors, agent_ids, edge_config
 from .scenario import Simulated, day_window, simulate
 from .visitors import ModelParams, VisitorModel
-
-MAX_AGE_DAYS = 7  # the collector's default `ingest.max_age_days`
 
 
 class SimSettings(FootfallSettings):
@@ -114,13 +114,15 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument(
         "--day",
         type=_date,
-        help="a whole local day: accelerated, one of the last 7 days or today; realtime, today",
+        help="a whole local day: accelerated, today or a past day within the raw retention "
+        "(influx.retention_duration, 400 days); realtime, today",
     )
     when.add_argument(
         "--backfill",
         type=_positive(int),
         metavar="DAYS",
-        help="write the DAYS days before today straight to InfluxDB (no MQTT) and exit",
+        help="write the DAYS days before today straight to InfluxDB (no MQTT), then their "
+        "occupancy history and visit rollups, and exit",
     )
     p.add_argument("--seed", default="1", help="random seed (default 1): same seed, same crowd")
     p.add_argument(
@@ -167,7 +169,29 @@ def _model(site: Site, args: argparse.Namespace) -> VisitorModel:
     )
 
 
-def _window(site: Site, model: VisitorModel, args: argparse.Namespace) -> tuple[int, int]:
+def days_kept(site: Site, now_ms: int, retention: str | None) -> int | None:
+    """How many local days before today can be written: the raw retention
+    (`influx.retention_duration`) less the day in progress and the reset window before
+    the oldest day, which its history starts in. InfluxDB drops older points, and the
+    collector refuses older events (its `ingest.max_age_days` defaults to the same
+    period). None: raw events are kept for ever (or the retention is left as it is)."""
+    days = duration_days(retention)
+    if days is None:
+        return None
+    oldest_ms = now_ms - round(days * 86_400_000)
+    today = dt.datetime.fromtimestamp(now_ms / 1000, site.tz).date()
+    n = int(days) + 1
+    while n > 0:
+        first = today - dt.timedelta(days=n)
+        if window_of(site, local_day_bounds(site, first)[0]).start_ms >= oldest_ms:
+            break
+        n -= 1
+    return n
+
+
+def _window(
+    site: Site, model: VisitorModel, args: argparse.Namespace, retention: str | None
+) -> tuple[int, int]:
     """The simulated window in epoch ms; checked against what the collector accepts."""
     now = int(time.time() * 1000)
     today = dt.datetime.now(site.tz).date()
@@ -180,10 +204,12 @@ def _window(site: Site, model: VisitorModel, args: argparse.Namespace) -> tuple[
             if args.day != today:
                 raise UsageError("realtime runs from now: --day can only be today")
             return now + 2000, end
-        if today - args.day > dt.timedelta(days=MAX_AGE_DAYS):
+        kept = days_kept(site, now, retention)
+        if kept is not None and (today - args.day).days > kept:
             raise UsageError(
-                f"--day {args.day} is older than the collector accepts ({MAX_AGE_DAYS} days); "
-                "use --backfill to write it straight to InfluxDB"
+                f"--day {args.day} is older than the raw retention (influx.retention_duration "
+                f"{retention}): InfluxDB would drop it and the collector refuses it; the "
+                f"oldest day it takes now is {today - dt.timedelta(days=kept)}"
             )
         return start, end
     duration = round((args.hours or 1.0) * 3_600_000)
@@ -216,7 +242,7 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
     if args.backfill:
         return _backfill(site, model, settings, agent_of, args)
     started = time.monotonic()
-    start_ms, end_ms = _window(site, model, args)
+    start_ms, end_ms = _window(site, model, args, settings.influx.retention_duration)
     sim = simulate(model, start_ms / 1000, end_ms / 1000, args.seed, PROFILES[args.profile])
     progress(
         f"{site.site}: {len(sim.plan.visits)} visits, {len(sim.plan.crossings)} crossings "
@@ -278,6 +304,14 @@ def _backfill(
 
     from .backfill import backfill
 
+    retention = settings.influx.retention_duration
+    kept = days_kept(site, int(time.time() * 1000), retention)
+    if kept is not None and args.backfill > kept:
+        limit = f"influx.retention_duration {retention}"
+        raise UsageError(
+            f"--backfill {args.backfill}: older than the raw retention ({limit}), which "
+            f"InfluxDB would drop; at most {kept} days now"
+        )
     started = time.monotonic()
     influx = connect(settings.influx)
     try:

@@ -1,15 +1,21 @@
-"""Points a collector would have written for simulated days: for backfilling InfluxDB
-with weeks of history that the collector itself would refuse (events older than its
-`max_age_days`). Pure: detected events in, `points.Point`s out, in the schema of
-docs/collector.md —
+"""Points a collector would have written for simulated days, for backfilling InfluxDB
+with months of history without a broker or a running collector (the collector itself
+accepts events as old as the raw retention, 400 days, but would need both running).
+Pure: detected events in, `points.Point`s out, in the schema of docs/spec.md §4 and
+with the collector's own builders (`footfall_collector.schema`) —
 
-- `crossing` (site, door, dir, agent; count=1) at `event_time_ns(ts, seq)`;
+- `crossing` (site, door, dir, agent; count=1) at `event_time_ns(ts, seq)`, and with it
+  its `zone_flow` points (site, zone, dir, agent; count=1), one per zone it enters or
+  leaves by the door algebra (`Site.door_effects`), at the same time;
 - `fault` (site, agent, source, fault; active, value) likewise;
 - `occupancy` (site, zone; count, capacity, ratio) on every change (one point per zone
   and millisecond, the last value of it) and at every whole minute, from the same
   `OccupancyEngine` the collector uses;
 - `occupancy_drift` (clamped) when it changes, `occupancy_reset` (count_before,
   clamped_before) at the site's daily `reset_at`.
+
+`occupancy_history` and the visit rollups are not computed here: the backfill runs the
+collector's own history worker over the days written (`backfill.backfill`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Final
 
 from footfall_collector.occupancy import OccupancyEngine, ZoneState
 from footfall_collector.points import FieldValue, Point, event_time_ns
+from footfall_collector.schema import FAULT, OCCUPANCY, crossing_point, zone_flow_points
 from footfall_contract.site import Site
 from footfall_edge.detection import Crossing, Fault
 
@@ -52,7 +59,8 @@ class History:
         self.agent_of = agent_of
         self.engine = OccupancyEngine(site)
         self._drift_written: dict[str, int] = {}
-        self.counts = {"crossing": 0, "fault": 0, "occupancy": 0, "other": 0}
+        self.counts = {"crossing": 0, "zone_flow": 0, "fault": 0, "occupancy": 0, "other": 0}
+        self._effects = {d.id: site.door_effects(d.id) for d in site.doors}
 
     def points(self, events: list[Detected], start_ms: int, end_ms: int) -> Iterator[Point]:
         """Points of one window; `events` in time order, within [start_ms, end_ms)."""
@@ -76,7 +84,7 @@ class History:
                 agent = self.agent_of[e.door]
                 seq = seqs.get(agent, 0)
                 seqs[agent] = seq + 1
-                yield self._event_point(e, agent, t, seq)
+                yield from self._event_points(e, agent, t, seq)
                 if isinstance(e, Crossing):
                     changed.update(self.engine.apply(e.door, e.dir))
                 i += 1
@@ -84,16 +92,23 @@ class History:
         for mark in marks[k:]:
             yield from self._mark(*mark)
 
-    def _event_point(self, e: Crossing | Fault, agent: str, t: int, seq: int) -> Point:
+    def _event_points(self, e: Crossing | Fault, agent: str, t: int, seq: int) -> Iterator[Point]:
         site = self.site.site
+        time_ns = event_time_ns(t, seq)
         if isinstance(e, Crossing):
             self.counts["crossing"] += 1
-            tags = {"site": site, "door": e.door, "dir": e.dir, "agent": agent}
-            return Point("crossing", tags, {"count": 1}, event_time_ns(t, seq))
+            yield crossing_point(site, e.door, e.dir, agent, time_ns)
+            entered, left = self._effects[e.door]
+            if e.dir == "out":
+                entered, left = left, entered
+            flows = zone_flow_points(site, entered, left, agent, time_ns)
+            self.counts["zone_flow"] += len(flows)
+            yield from flows
+            return
         self.counts["fault"] += 1
         tags = {"site": site, "agent": agent, "source": e.source, "fault": e.fault}
         fields: dict[str, FieldValue] = {"active": e.active, "value": int(e.active)}
-        return Point("fault", tags, fields, event_time_ns(t, seq))
+        yield Point(FAULT, tags, fields, time_ns)
 
     def _mark(self, t: int, kind: int) -> Iterator[Point]:
         zones = [z.id for z in self.site.zones]
@@ -118,7 +133,7 @@ class History:
                 fields["ratio"] = float(s.count / s.capacity)
             tags = {"site": self.site.site, "zone": z}
             self.counts["occupancy"] += 1
-            yield Point("occupancy", tags, fields, t * 1_000_000)
+            yield Point(OCCUPANCY, tags, fields, t * 1_000_000)
             if self._drift_written.get(z) != s.drift:
                 self._drift_written[z] = s.drift
                 self.counts["other"] += 1

@@ -41,7 +41,8 @@ def test_dry_run_of_a_past_day(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["--site", "no/such/site.yaml"], "no such site file"),
         (["--day", "+5"], "in the future"),
-        (["--day", "-30"], "use --backfill"),
+        (["--day", "-450"], "older than the raw retention"),
+        (["--backfill", "450"], "at most"),
         (["--mode", "realtime", "--day", "-1"], "only be today"),
         (["--agents", "single", "--site", "BIG", "--ignore-hours"], "--agents door"),
     ],
@@ -64,6 +65,29 @@ def test_bad_input_exits_2(
         args = ["--site", KALAJARVI, *args]
     assert cli.main(args) == 2
     assert reason in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("local_now", "retention", "days"),
+    [
+        # The oldest day's history starts at the reset (03:00) the day before it.
+        (dt.datetime(2026, 12, 1, 12, 0), "400d", 398),
+        (dt.datetime(2026, 12, 1, 2, 0), "400d", 399),
+        (dt.datetime(2026, 12, 1, 12, 0), "10d", 8),
+        (dt.datetime(2026, 12, 1, 12, 0), "72h", 1),
+        (dt.datetime(2026, 12, 1, 12, 0), "1d", 0),
+        (dt.datetime(2026, 12, 1, 12, 0), "INF", None),
+        (dt.datetime(2026, 12, 1, 12, 0), None, None),
+    ],
+)
+def test_days_kept_by_the_raw_retention(
+    local_now: dt.datetime, retention: str | None, days: int | None
+) -> None:
+    """Days before today that `--backfill` and `--day` may write: the collector accepts
+    events within the raw retention, 400 days by default, and InfluxDB drops older ones."""
+    site = load_site(SITES / "iso-omena.yaml")  # reset_at 03:00, Europe/Helsinki
+    now_ms = int(local_now.replace(tzinfo=site.tz).timestamp() * 1000)
+    assert cli.days_kept(site, now_ms, retention) == days
 
 
 @pytest.mark.parametrize(

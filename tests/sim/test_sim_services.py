@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from footfall_collector.schema import OCCUPANCY_HISTORY, VISITS_DAILY, ZONE_FLOW, rollup_from
 from footfall_collector.service import Collector
 from footfall_contract.config import MqttSettings
 from footfall_contract.messages import CrossingBatch
@@ -123,6 +124,24 @@ def test_backfill_writes_history_straight_to_influxdb(
     assert min(per_zone.values()) >= 2 * 24 * 60  # every minute of both days, and changes
     resets = q.rows('SELECT count("count_before") FROM "occupancy_reset" GROUP BY "zone"')
     assert {r["count"] for r in resets} == {2}
+    # Visits as the collector writes them, then the history worker over both days: three
+    # reset windows (the one before the first midnight too), the daily entries of each
+    # zone are its zone_flow entries, and a `zone_flow` per crossing of a door into it.
+    assert summary["history_windows"] == 3 and summary["history_s"] > 0
+    flow_in = q.rows(f'SELECT sum("count") FROM "{ZONE_FLOW}" WHERE "dir" = \'in\' GROUP BY zone')
+    entries = {r["zone"]: r["sum"] for r in flow_in}
+    daily = q.rows(
+        f'SELECT sum("entries"), count("entries") FROM {rollup_from(VISITS_DAILY)} GROUP BY zone'
+    )
+    assert {r["zone"]: r["sum"] for r in daily} == entries
+    # both days, and the ends of their windows: the evening before and today's small hours
+    assert {r["count"] for r in daily} == {4}
+    into_kohtaamo = detected.get(("kohtaamo-door", "in"), 0)
+    assert entries["kohtaamo"] == into_kohtaamo  # one door only
+    into_library = detected.get(("library-mall", "in"), 0) + detected.get(("library-main", "in"), 0)
+    assert entries["library"] == into_library
+    hist = q.rows(f'SELECT count("count") FROM "{OCCUPANCY_HISTORY}" GROUP BY "zone"')
+    assert {r["zone"] for r in hist} == {z.id for z in site.zones}
     # The same seed writes the same points again: a second run adds nothing.
     rc, again = run_cli(["--site", str(ISO), "--backfill", "2", "--seed", "4"], capsys)
     assert rc == 0 and again["points"] == summary["points"]
