@@ -13,10 +13,8 @@ Message-ID is the same, so mail clients can tell.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import smtplib
 import sqlite3
-import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from footfall_alerts.config import SmtpSettings
+from footfall_alerts.receivers.smtp import deliver
 from footfall_collector.influx import Influx
 from footfall_contract.site import Site
 
@@ -197,32 +196,13 @@ def build_message(
     return msg
 
 
-@functools.lru_cache(maxsize=4)
-def _context(ca_certs: Path | None) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca_certs) if ca_certs else None)
-
-
 def send(settings: SmtpSettings, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
     """Hand `msg` to the SMTP server; MailError when no recipient got it. Returns the
     recipients the server refused while taking it for the others."""
     if not settings.host:
         raise MailError("no SMTP server configured (FOOTFALL_SMTP__HOST)")
-    context = _context(settings.ca_certs) if settings.security != "none" else None
     try:
-        client: smtplib.SMTP
-        if settings.security == "tls":
-            client = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout_s, context=context
-            )
-        else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
-        with client:
-            if settings.security == "starttls":
-                client.starttls(context=context)
-            if settings.username:
-                password = settings.password.get_secret_value() if settings.password else ""
-                client.login(settings.username, password)
-            refused = client.send_message(msg)
+        refused = deliver(settings, msg)
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailError(f"every recipient was refused: {exc.recipients}") from None
     except smtplib.SMTPResponseException as exc:

@@ -38,26 +38,34 @@ def _context(ca_certs: Path | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_certs) if ca_certs else None)
 
 
+def deliver(settings: SmtpSettings, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    """One SMTP session for one message (TLS, STARTTLS or plain, login when set); the
+    recipients the server refused while taking it for the others. smtplib's errors
+    pass through: each caller decides what is worth a retry."""
+    host = settings.host
+    if not host:
+        raise ValueError("no SMTP server configured (FOOTFALL_SMTP__HOST)")
+    context = _context(settings.ca_certs) if settings.security != "none" else None
+    client: smtplib.SMTP
+    if settings.security == "tls":
+        client = smtplib.SMTP_SSL(host, settings.port, timeout=settings.timeout_s, context=context)
+    else:
+        client = smtplib.SMTP(host, settings.port, timeout=settings.timeout_s)
+    with client:
+        if settings.security == "starttls":
+            client.starttls(context=context)
+        if settings.username:
+            password = settings.password.get_secret_value() if settings.password else ""
+            client.login(settings.username, password)
+        return client.send_message(msg)
+
+
 def send(settings: SmtpSettings, to: list[str], notification: Mapping[str, Any], key: str) -> None:
     if not settings.host:
         raise Refused("no SMTP server configured (FOOTFALL_SMTP__HOST)")
     msg = build(settings, to, notification, key)
-    context = _context(settings.ca_certs) if settings.security != "none" else None
     try:
-        client: smtplib.SMTP
-        if settings.security == "tls":
-            client = smtplib.SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout_s, context=context
-            )
-        else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
-        with client:
-            if settings.security == "starttls":
-                client.starttls(context=context)
-            if settings.username:
-                password = settings.password.get_secret_value() if settings.password else ""
-                client.login(settings.username, password)
-            refused = client.send_message(msg)
+        refused = deliver(settings, msg)
     except smtplib.SMTPAuthenticationError as exc:
         # Credentials being fixed by an operator: keep the message and try again.
         raise Retryable(f"SMTP login refused: {exc.smtp_code} {exc.smtp_error!r}") from None
