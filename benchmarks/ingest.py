@@ -7,9 +7,15 @@ One run measures:
               50 events per message;
   single      messages/s the same way, one event per message;
   latency     publish -> queryable at 200 events/s (p50, p99), polling InfluxDB every 10 ms;
-  RSS         the collector process's resident memory, sampled during each phase.
+  RSS         the collector process's resident memory, sampled during each phase;
+  overload    InfluxDB killed, a QoS 0 flood (`mosquitto_pub -l -q 0`, 50 crossings a
+              message) for `--overload-s` seconds with QoS 1 crossings alongside: the
+              collector's RSS with the default bounds and with them lifted (what it was
+              before QoS 0 was bounded), QoS 0 messages dropped, and every QoS 1 crossing
+              stored once InfluxDB is back.
 
     .venv/bin/python -m benchmarks.ingest [--events 200000] [--messages 50000]
+    .venv/bin/python -m benchmarks.ingest --overload-only [--overload-s 20]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,7 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from footfall_collector.points import Point, event_time_ns
 from footfall_contract.timefmt import format_ts
 from tests.support.collector import InfluxQuery, write_site
-from tests.support.services import Influx, Mosquitto
+from tests.support.services import Influx, Mosquitto, free_port
 
 TOPIC = "footfall/v1/test-site/agent/{agent}/crossing"
 DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door"]
@@ -241,13 +248,149 @@ def latency_phase(
     return sorted(seen[s % 1_000_000] - at for s, at in sent_at.items() if s % 1_000_000 in seen)
 
 
+def scrape(port: int, name: str) -> float:
+    """One sample of the collector's /metrics (0 when absent)."""
+    text = urllib3.request("GET", f"http://127.0.0.1:{port}/metrics", timeout=5).data.decode()
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def overload(seconds: float, bounded: bool) -> dict[str, float]:
+    """One collector process, InfluxDB killed, a QoS 0 flood for `seconds` and 100 QoS 1
+    messages of 5 crossings alongside; then InfluxDB back and the QoS 1 ones counted."""
+    work = Path(tempfile.mkdtemp(prefix="overload-bench-"))
+    broker, influx = Mosquitto(work / "mqtt"), Influx(work / "influx")
+    broker.start()
+    influx.start()
+    http_port = free_port()
+    env = {
+        **os.environ,
+        "FOOTFALL_MQTT__PORT": str(broker.port),
+        "FOOTFALL_MQTT__HOST": "127.0.0.1",
+        "FOOTFALL_INFLUX__URL": influx.url,
+        "FOOTFALL_HTTP__PORT": str(http_port),
+    }
+    if not bounded:  # as before: nothing but Receive Maximum, which QoS 0 ignores
+        env["FOOTFALL_INGEST__MAX_QUEUED_POINTS"] = str(10**9)
+        env["FOOTFALL_INGEST__RECEIVE_MAXIMUM"] = "65535"
+    log = open(work / "collector.log", "ab")  # noqa: SIM115
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "footfall_collector.cli", "run", "--site", str(write_site(work))],
+        env=env,
+        stderr=log,
+    )
+    q = InfluxQuery(influx.url)
+    now = int(time.time() * 1000)
+    flood = work / "flood.txt"
+    with open(flood, "w") as f:
+        for m in range(5_000):
+            events = [
+                {"seq": m * 50 + k, "ts": format_ts(now), "door": DOORS[k % 5], "dir": "in"}
+                for k in range(50)
+            ]
+            f.write(json.dumps({"epoch": "flood", "events": events}, separators=(",", ":")))
+            f.write("\n")
+    qos1 = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-qos1")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and scrape_ok(http_port) is False:
+            time.sleep(0.2)
+        rss0 = psutil.Process(collector.pid).memory_info().rss / 2**20
+        influx.kill()
+        qos1.connect("127.0.0.1", broker.port)
+        qos1.loop_start()
+        rss = RssSampler(collector.pid)
+        infos: list[mqtt.MQTTMessageInfo] = []
+        t_end = time.time() + seconds
+        sent = 0
+        command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "0"]
+        command += ["-t", TOPIC.format(agent="flood"), "-l"]
+        while time.time() < t_end:
+            with open(flood, "rb") as stdin:
+                pub = subprocess.Popen(command, stdin=stdin)
+            while pub.poll() is None:
+                if len(infos) < 100:
+                    seq = len(infos) * 5
+                    events = [
+                        {"seq": seq + k, "ts": format_ts(now), "door": DOORS[k], "dir": "in"}
+                        for k in range(5)
+                    ]
+                    payload = json.dumps({"epoch": "q1", "events": events})
+                    infos.append(qos1.publish(TOPIC.format(agent="qos1"), payload, qos=1))
+                time.sleep(0.05)
+            sent += 5_000
+        peak = rss.stop()
+        dropped = scrape(http_port, 'footfall_rejected_total{reason="overload_qos0"}')
+        influx.start()
+        for info in infos:
+            info.wait_for_publish(60)
+        deadline = time.time() + 120
+        stored = 0
+        while time.time() < deadline:
+            rows = q.rows('SELECT count("count") FROM "crossing" WHERE "agent" = \'qos1\'')
+            stored = int(rows[0]["count"]) if rows else 0
+            if stored >= len(infos) * 5:
+                break
+            time.sleep(0.5)
+        return {
+            "rss0": rss0,
+            "peak": peak,
+            "sent": sent,
+            "dropped": dropped,
+            "qos1": len(infos) * 5,
+            "qos1_stored": stored,
+        }
+    finally:
+        qos1.disconnect()
+        qos1.loop_stop()
+        collector.terminate()
+        try:
+            collector.wait(30)
+        except subprocess.TimeoutExpired:
+            collector.kill()
+        broker.kill()
+        influx.kill()
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scrape_ok(port: int) -> bool:
+    try:
+        scrape(port, "footfall_unacked_messages")
+        return True
+    except (urllib3.exceptions.HTTPError, OSError):
+        return False
+
+
+def report_overload(seconds: float) -> None:
+    print(
+        f"overload: InfluxDB down, QoS 0 flood of 50-crossing messages for {seconds:.0f} s, "
+        "100 QoS 1 messages alongside"
+    )
+    for bounded, label in ((False, "bounds lifted (as before)"), (True, "default bounds")):
+        r = overload(seconds, bounded)
+        print(
+            f"  {label:26} collector RSS {r['rss0']:.0f} -> peak {r['peak']:.0f} MB; "
+            f"{r['sent']:,.0f} QoS 0 messages sent, {r['dropped']:,.0f} dropped; "
+            f"QoS 1 crossings stored within 120 s of InfluxDB returning: "
+            f"{r['qos1_stored']} of {r['qos1']}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000, help="batched round, 50 a message")
     ap.add_argument("--messages", type=int, default=20_000, help="single-event round")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per phase (median quoted)")
     ap.add_argument("--latency-s", type=float, default=30.0)
+    ap.add_argument("--overload-s", type=float, default=20.0)
+    ap.add_argument("--overload-only", action="store_true")
     args = ap.parse_args()
+    if args.overload_only:
+        report_overload(args.overload_s)
+        return
     work = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     broker = Mosquitto(work / "mqtt")
     influx = Influx(work / "influx")
@@ -345,6 +488,8 @@ def main() -> None:
         f"collector RSS peak: batched {rss_batched:.0f} MB, single {rss_single:.0f} MB, "
         f"latency {rss_lat:.0f} MB; target <= 150: {'met' if worst <= 150 else 'NOT met'}"
     )
+
+    report_overload(args.overload_s)
 
 
 if __name__ == "__main__":

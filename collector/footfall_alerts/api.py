@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import uvicorn
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from footfall_contract.httpauth import bearer_token, check_token
 from footfall_contract.topics import ID_PATTERN
 
-from .engine import Effect, Engine, Silence
+from .engine import MAX_SILENCE_S, Effect, Engine, Silence
 from .rules import KINDS, parse_duration
 
 if TYPE_CHECKING:
@@ -53,9 +53,9 @@ class SilenceIn(_In):
     by: Who
     reason: Text
     until: datetime | None = None
-    """RFC 3339 with a time zone; or give `duration`."""
+    """RFC 3339 with a time zone, at most 365 days ahead; or give `duration`."""
     duration: str | None = None
-    """e.g. "2h", "30m", "1d"."""
+    """e.g. "2h", "30m", "1d"; at most 365 days ("365d")."""
 
     @model_validator(mode="after")
     def _one_end(self) -> SilenceIn:
@@ -130,16 +130,7 @@ def make_app(service: AlertsService) -> FastAPI:
     def add_silence(body: SilenceIn) -> dict[str, Any]:
         matchers = {k: v for k, v in body.matchers.model_dump().items() if v is not None}
         _check_matchers(service, matchers)
-        now = service.clock.now_ms()
-        if body.duration is not None:
-            try:
-                seconds = parse_duration(body.duration)
-            except ValueError as exc:
-                raise HTTPException(422, f"duration: {exc}") from None
-            until = now + round(seconds * 1000)
-        else:
-            assert body.until is not None
-            until = int(body.until.astimezone(UTC).timestamp() * 1000)
+        until = _silence_end(body, service.clock.now_ms())
         made: list[Silence] = []
 
         def action(engine: Engine, at: int) -> list[Effect]:
@@ -186,13 +177,39 @@ def make_app(service: AlertsService) -> FastAPI:
     return app
 
 
+def _silence_end(body: SilenceIn, now: int) -> int:
+    """Epoch ms the silence ends, checked before anything is saved: at most
+    MAX_SILENCE_S ahead (a time no clock can show once stored answered 500 for good)."""
+    days = MAX_SILENCE_S // 86_400
+    if body.duration is not None:
+        try:
+            seconds = parse_duration(body.duration)
+        except ValueError as exc:
+            raise HTTPException(422, f"duration: {exc}") from None
+        if seconds > MAX_SILENCE_S:
+            raise HTTPException(
+                422,
+                f"duration: at most {days} days ({days}d), not {body.duration!r}; "
+                "remove the silence and add a new one to go on longer",
+            )
+        return now + round(seconds * 1000)
+    assert body.until is not None
+    # By subtraction: converting a time near year 9999 to UTC can overflow.
+    until = (body.until - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    if until - now > MAX_SILENCE_S * 1000:
+        raise HTTPException(
+            422, f"until: at most {days} days from now, not {body.until.isoformat()}"
+        )
+    return until
+
+
 def _check_matchers(service: AlertsService, matchers: dict[str, str]) -> None:
     if not matchers:
         raise HTTPException(
             422, "matchers: give at least one of alert, rule, kind, zone, agent, door, source"
         )
     zones = {z.id for z in service.site.zones}
-    rules = {r.name for r in service.engine.rules}
+    rules = {r.name for r in service.engine.all_rules}
     if "zone" in matchers and matchers["zone"] not in zones:
         raise HTTPException(422, f"matchers.zone: no zone {matchers['zone']!r} in this site")
     if "rule" in matchers and matchers["rule"] not in rules:

@@ -70,7 +70,8 @@ def cmd_check_rules(args: argparse.Namespace) -> int:
     origin = "defaults" if rules.rules is None else "the file"
     print(
         f"{args.rules}: {len(active)} rules ({origin}), {len(rules.receivers)} receivers, "
-        f"{len(rules.routes)} routes for site {site.site!r}: OK"
+        f"{len(rules.routes)} routes for site {site.site!r}, at most "
+        f"{rules.max_alerts_per_agent} open alerts per agent: OK"
     )
     for rule in active:
         print(

@@ -11,6 +11,14 @@ Notifications go per receiver and rule: transitions of one rule within `group_wa
 one message (a power cut is one notification, not one per Pi). A receiver gets a
 "resolved" only for an alert it was told about; an alert that fires and resolves while a
 receiver's quiet hours, a silence or the grouping wait hold it back is never sent to it.
+
+Cost: an observation re-evaluates only the alerts of its own scope (its zone, its agent,
+its agent's fault source), found by key, never by a scan of every alert; the time-driven
+work (`for`, silent agents, closing hours, repeats, silences ending) is the tick's. The
+state is kept as parts by scope key (`alert/{id}`, `fault/{key}`, `agent/{id}`, ...), and
+`take_changes()` returns only the parts that changed, so saving after a message costs what
+the message changed, not the size of the state. An agent has at most
+`max_alerts_per_agent` open alerts; past that it gets one `too_many_alerts` alert.
 """
 
 from __future__ import annotations
@@ -18,14 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
+
+from pydantic import TypeAdapter, ValidationError
 
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 
-from .rules import Rule, RulesFile, in_span
+from .rules import LIMIT_KIND, ZONE_KINDS, Rule, RulesFile, in_span, limit_rule
 
 TransitionState = Literal[
     "pending", "firing", "resolved", "cancelled", "acknowledged", "silenced", "unsilenced"
@@ -35,6 +45,15 @@ PUBLISHED: Final = frozenset({"firing", "resolved", "acknowledged", "silenced", 
 """Transitions that change the retained MQTT alert (pending and cancelled do not)."""
 
 _MAX_ACTIVATIONS: Final = 200
+MAX_SILENCE_S: Final = 365 * 86_400
+"""The longest silence (docs/alerts.md): a longer one is refused, a longer one found in an
+old state file is cut to this."""
+MAX_SILENCES: Final = 1000
+"""Active silences at most: each alert payload looks at every silence."""
+TRACKED_FAULTS: Final = frozenset({"beam_blocked"})
+"""The faults the rules read (beam_blocked and beam_flapping both count beam_blocked);
+any other fault only says the agent is alive."""
+MATCHER_KEYS: Final = ("alert", "rule", "kind", "zone", "agent", "door", "source")
 
 
 # --- observations ---------------------------------------------------------------------
@@ -189,24 +208,76 @@ class _Facts:
 
 
 class Engine:
-    def __init__(self, site: Site, rules: RulesFile, state: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        site: Site,
+        rules: RulesFile,
+        state: Mapping[str, Any] | None = None,
+        parts: Mapping[str, Any] | None = None,
+    ):
+        """`state`: a `snapshot()` (or a state file of the version that saved one
+        document); `parts`: what `take_changes()` handed out, as saved. Whatever of either
+        cannot be used is dropped or repaired, and said in `repairs`."""
         self.site = site
         self.config = rules
         self.rules = rules.active_rules(site)
-        self._rule = {r.name: r for r in self.rules}
+        self.max_per_agent = rules.max_alerts_per_agent
+        own_limit = [r for r in self.rules if r.kind == LIMIT_KIND]
+        self.limit_rule = own_limit[0] if own_limit else limit_rule()
+        self._eval_rules = [r for r in self.rules if r.kind != LIMIT_KIND] + [self.limit_rule]
+        """Every rule, the limit rule last: it counts what the others could not raise."""
+        self._rule = {r.name: r for r in self._eval_rules}
+        self._zones_of = {r.name: self._rule_zones(r) for r in self._eval_rules}
+        self._sources = site.fault_sources()
+        self._doors = frozenset(d.id for d in site.doors)
         self.facts = _Facts()
         self.alerts: dict[str, AlertRec] = {}
         self.silences: dict[str, Silence] = {}
         self.owed: dict[str, dict[str, Any]] = {}
         """receiver\\trule\\tevent -> {"due": ms, "ids": [firing ids], "resolved": [payloads]}"""
         self._silence_seq = 0
-        if state:
+        # Indexes by scope key (rebuilt from the state, never saved).
+        self._by_agent: dict[str, set[str]] = {}
+        """agent -> ids of its open alerts, the limit alert not counted."""
+        self._faults_of: dict[str, set[str]] = {}
+        """agent -> keys of its fault facts."""
+        self._refused: dict[str, set[str]] = {}
+        """agent -> alerts not raised since the last tick because of the limit."""
+        self._touched: set[str] = set()
+        """owed keys changed during a scoped evaluation: the only ones it flushes."""
+        self._dirty: set[str] = set()
+        self.repairs: list[str] = []
+        """What could not be restored as saved (the service logs each line)."""
+        loaded: Mapping[str, Any] = {}
+        if parts:
+            loaded = parts
+            state = _join(parts)
+        if state is not None:
             self._restore(state)
+        # Whatever differs from what was loaded (repaired, dropped, all of it after a state
+        # file of the one-document version, or the first save) is saved again.
+        now_parts = self.parts()
+        keys = set(loaded) | set(now_parts)
+        self._dirty = {k for k in keys if loaded.get(k) != now_parts.get(k)}
+
+    @property
+    def all_rules(self) -> list[Rule]:
+        """The rules file's rules and, unless it has its own, the built-in limit rule."""
+        return list(self._eval_rules)
+
+    def _rule_zones(self, rule: Rule) -> frozenset[str]:
+        if rule.kind not in ZONE_KINDS:
+            return frozenset()
+        if rule.zones:
+            return frozenset(rule.zones)
+        if rule.kind == "over_capacity":
+            return frozenset(z.id for z in self.site.zones if z.capacity)
+        return frozenset(z.id for z in self.site.zones)
 
     # --- persistence -------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything needed to carry on after a restart, as JSON-able data."""
+        """Everything needed to carry on after a restart, as one JSON-able document."""
         return {
             "version": 1,
             "facts": asdict(self.facts),
@@ -216,64 +287,272 @@ class Engine:
             "silence_seq": self._silence_seq,
         }
 
-    def _restore(self, state: Mapping[str, Any]) -> None:
-        self.facts = _Facts(**state["facts"])
-        # Alerts of rules that no longer exist are dropped (the rules file changed).
-        self.alerts = {
-            k: AlertRec(**a) for k, a in state["alerts"].items() if a["rule"] in self._rule
+    def parts(self) -> dict[str, Any]:
+        """The whole state as parts by scope key (what `take_changes` hands out)."""
+        f = self.facts
+        out: dict[str, Any] = {"meta": {"version": 1, "silence_seq": self._silence_seq}}
+        for prefix, table in (
+            ("zone", f.zones),
+            ("agent", f.agents),
+            ("fault", f.faults),
+            ("drift", f.drift),
+            ("owed", self.owed),
+        ):
+            for key, value in table.items():
+                out[f"{prefix}/{key}"] = value
+        for key, alert in self.alerts.items():
+            out[f"alert/{key}"] = asdict(alert)
+        for key, silence in self.silences.items():
+            out[f"silence/{key}"] = asdict(silence)
+        copied: dict[str, Any] = json_copy(out)
+        return copied
+
+    def take_changes(self) -> dict[str, Any]:
+        """The parts changed since the last call: key -> new value, or None if it is gone.
+        Only what changed is looked at, so this costs what the last messages changed."""
+        out = {key: self._part(key) for key in sorted(self._dirty)}
+        self._dirty.clear()
+        copied: dict[str, Any] = json_copy(out)
+        return copied
+
+    def _part(self, key: str) -> Any:
+        kind, _, name = key.partition("/")
+        f = self.facts
+        if kind == "meta":
+            return {"version": 1, "silence_seq": self._silence_seq}
+        if kind == "alert":
+            alert = self.alerts.get(name)
+            return None if alert is None else asdict(alert)
+        if kind == "silence":
+            silence = self.silences.get(name)
+            return None if silence is None else asdict(silence)
+        tables: dict[str, dict[str, Any]] = {
+            "zone": f.zones,
+            "agent": f.agents,
+            "fault": f.faults,
+            "drift": f.drift,
+            "owed": self.owed,
         }
-        self.silences = {k: Silence(**s) for k, s in state["silences"].items()}
-        self.owed = {k: v for k, v in state["owed"].items() if k.split("\t")[1] in self._rule}
-        self._silence_seq = int(state.get("silence_seq", 0))
+        return tables.get(kind, {}).get(name)
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        """Item by item: one bad value (an end time no clock can show, a field of the
+        wrong type) costs that item, never the rest or the API."""
+        if not isinstance(state, Mapping):
+            self.repairs.append("the saved state is not a JSON object: starting empty")
+            return
+        facts: Mapping[str, Any] = state["facts"] if isinstance(state.get("facts"), Mapping) else {}
+        site_zones = {z.id for z in self.site.zones}
+        for zone, value in _items(facts.get("zones")):
+            if zone in site_zones and _pair_ok(value):
+                self.facts.zones[zone] = [int(value[0]), int(value[1])]
+            else:
+                self.repairs.append(f"dropped zone fact {zone!r}: {value!r:.100}")
+        for zone, value in _items(facts.get("drift")):
+            if zone in site_zones and _count_ok(value):
+                self.facts.drift[zone] = int(value)
+            else:
+                self.repairs.append(f"dropped drift fact {zone!r}: {value!r:.100}")
+        for agent, value in _items(facts.get("agents")):
+            if _agent_ok(value):
+                self.facts.agents[agent] = dict(value)
+            else:
+                self.repairs.append(f"dropped agent fact {agent!r}: {value!r:.100}")
+        for key, value in _items(facts.get("faults")):
+            if self._fault_ok(key, value):
+                self.facts.faults[key] = dict(value)
+                self._faults_of.setdefault(value["agent"], set()).add(key)
+            else:
+                self.repairs.append(f"dropped fault fact {key!r}: {value!r:.100}")
+        for key, value in _items(state.get("alerts")):
+            try:
+                alert = _ALERT.validate_python(value)
+            except ValidationError as exc:
+                self.repairs.append(f"dropped alert {key!r}: {_first_error(exc)}")
+                continue
+            rule = self._rule.get(alert.rule)
+            if rule is None:  # the rules file changed: dropped, not resolved
+                continue
+            if alert.id != key or alert.kind != rule.kind or not _alert_times_ok(alert):
+                self.repairs.append(f"dropped alert {key!r}: bad id, kind or time")
+                continue
+            self._add(alert)
+        for key, value in _items(state.get("silences")):
+            silence = self._restore_silence(key, value)
+            if silence is not None:
+                self.silences[key] = silence
+        for key, value in _items(state.get("owed")):
+            names = key.split("\t")
+            if len(names) != 3 or names[1] not in self._rule:
+                continue
+            if names[2] in ("firing", "resolved", "repeat") and _group_ok(value):
+                self.owed[key] = {
+                    "due": value["due"],
+                    "ids": list(value["ids"]),
+                    "resolved": list(value["resolved"]),
+                }
+            else:
+                self.repairs.append(f"dropped pending notification {key!r}: {value!r:.100}")
+        seq = state.get("silence_seq", 0)
+        if isinstance(state.get("meta"), Mapping):
+            seq = state["meta"].get("silence_seq", seq)
+        numbers = [int(k[1:]) for k in self.silences if re.fullmatch(r"s\d{1,9}", k)]
+        self._silence_seq = max([seq if _count_ok(seq) else 0, *numbers])
+
+    def _restore_silence(self, key: str, value: Any) -> Silence | None:
+        try:
+            silence = _SILENCE.validate_python(value)
+        except ValidationError as exc:
+            self.repairs.append(f"dropped silence {key}: {_first_error(exc)}")
+            return None
+        if silence.id != key or not silence.matchers or set(silence.matchers) - set(MATCHER_KEYS):
+            self.repairs.append(f"dropped silence {key}: bad id or matchers {silence.matchers}")
+            return None
+        if not (_time_ok(silence.created) and _time_ok(silence.until)):
+            self.repairs.append(
+                f"dropped silence {key} (by {silence.by!r}, {silence.matchers}): its times "
+                f"(created {silence.created}, until {silence.until} ms) are out of range"
+            )
+            return None
+        longest = silence.created + MAX_SILENCE_S * 1000
+        if silence.until > longest:
+            self.repairs.append(
+                f"silence {key} (by {silence.by!r}, {silence.matchers}) ended after the "
+                f"longest silence ({MAX_SILENCE_S // 86_400} days): now ends {format_ts(longest)}"
+            )
+            silence.until = longest
+        return silence
+
+    def _fault_ok(self, key: str, value: Any) -> bool:
+        return (
+            isinstance(value, Mapping)
+            and isinstance(value.get("agent"), str)
+            and value.get("source") in self._sources
+            and value.get("fault") in TRACKED_FAULTS
+            and key == f"{value['agent']}|{value['source']}|{value['fault']}"
+            and isinstance(value.get("active"), bool)
+            and _time_ok(value.get("since"))
+            and isinstance(value.get("activations"), list)
+            and all(_time_ok(t) for t in value["activations"])
+        )
+
+    # --- the state, by key ------------------------------------------------------------------
+
+    def _add(self, alert: AlertRec) -> None:
+        self.alerts[alert.id] = alert
+        agent = alert.scope.get("agent")
+        if agent is not None and alert.kind != LIMIT_KIND:
+            self._by_agent.setdefault(agent, set()).add(alert.id)
+        self._dirty.add(f"alert/{alert.id}")
+
+    def _drop(self, alert: AlertRec) -> None:
+        del self.alerts[alert.id]
+        agent = alert.scope.get("agent")
+        ids = self._by_agent.get(agent) if agent is not None else None
+        if ids is not None:
+            ids.discard(alert.id)
+            if not ids:
+                del self._by_agent[agent]  # type: ignore[arg-type]
+        self._dirty.add(f"alert/{alert.id}")
+
+    def _changed(self, alert: AlertRec) -> None:
+        self._dirty.add(f"alert/{alert.id}")
+
+    def _owed_changed(self, key: str) -> None:
+        self._dirty.add(f"owed/{key}")
+        self._touched.add(key)
+
+    def open_alerts(self, agent: str) -> int:
+        """Open alerts about `agent`, its too_many_alerts alert not counted."""
+        return len(self._by_agent.get(agent, ()))
 
     # --- inputs ------------------------------------------------------------------------
 
     def observe(self, obs: Observation, now: int) -> list[Effect]:
-        """Take one observation into the live state, then evaluate."""
+        """Take one observation into the live state, then evaluate what it is about (its
+        zone, its agent, its fault source) and nothing else."""
         f = self.facts
         ts = min(obs.ts_ms, now)
-        if isinstance(obs, ZoneObs):
-            f.zones[obs.zone] = [obs.count, ts]
-        elif isinstance(obs, DriftObs):
-            f.drift[obs.zone] = obs.clamped
+        targets: list[tuple[Rule, str]] = []
+        if isinstance(obs, ZoneObs | DriftObs):
+            if isinstance(obs, ZoneObs):
+                f.zones[obs.zone] = [obs.count, ts]
+                self._dirty.add(f"zone/{obs.zone}")
+            elif f.drift.get(obs.zone) != obs.clamped:
+                f.drift[obs.zone] = obs.clamped
+                self._dirty.add(f"drift/{obs.zone}")
+            targets = [
+                (r, obs.zone) for r in self._eval_rules if obs.zone in self._zones_of[r.name]
+            ]
         elif isinstance(obs, ForgetObs):
-            f.agents.pop(obs.agent, None)
-            for key in [k for k, v in f.faults.items() if v["agent"] == obs.agent]:
-                del f.faults[key]
+            if f.agents.pop(obs.agent, None) is not None:
+                self._dirty.add(f"agent/{obs.agent}")
+            for key in self._faults_of.pop(obs.agent, set()):
+                f.faults.pop(key, None)
+                self._dirty.add(f"fault/{key}")
+            targets = self._agent_targets(obs.agent)
+            for alert_id in sorted(self._by_agent.get(obs.agent, ())):
+                alert = self.alerts[alert_id]
+                targets.append((self._rule[alert.rule], self._ref_of(alert)))
         else:
-            agent = f.agents.setdefault(
-                obs.agent, {"online": True, "changed": ts, "seen": ts, "queue": 0}
-            )
-            if isinstance(obs, StatusObs):
-                if obs.online != agent["online"] or obs.online:
-                    agent["changed"] = ts
-                agent["online"] = obs.online
-            else:
-                if not agent["online"]:
-                    agent["changed"] = ts  # data again: it is back, whatever status said
-                agent["online"] = True
-            agent["seen"] = max(agent["seen"], ts) if agent["online"] else agent["seen"]
-            if isinstance(obs, HealthObs):
-                agent["queue"] = obs.queue_depth
-            if isinstance(obs, FaultObs):
-                key = f"{obs.agent}|{obs.source}|{obs.fault}"
-                rec = f.faults.setdefault(
-                    key,
-                    {
-                        "agent": obs.agent,
-                        "source": obs.source,
-                        "fault": obs.fault,
-                        "active": False,
-                        "since": ts,
-                        "activations": [],
-                    },
-                )
-                if obs.active and not rec["active"]:
-                    rec["activations"] = [*rec["activations"], ts][-_MAX_ACTIVATIONS:]
-                if obs.active != rec["active"]:
-                    rec["since"] = ts
-                rec["active"] = obs.active
-        return self.evaluate(now)
+            self._see(obs, ts)
+            targets = self._agent_targets(obs.agent)
+            if isinstance(obs, FaultObs) and obs.fault in TRACKED_FAULTS:
+                key = self._fault(obs, ts)
+                targets += [(r, key) for r in self._eval_rules if r.kind.startswith("beam_")]
+        return self._evaluate_targets(targets, now)
+
+    def _see(self, obs: StatusObs | HealthObs | FaultObs | SeenObs, ts: int) -> None:
+        agent = self.facts.agents.setdefault(
+            obs.agent, {"online": True, "changed": ts, "seen": ts, "queue": 0}
+        )
+        if isinstance(obs, StatusObs):
+            if obs.online != agent["online"] or obs.online:
+                agent["changed"] = ts
+            agent["online"] = obs.online
+        else:
+            if not agent["online"]:
+                agent["changed"] = ts  # data again: it is back, whatever status said
+            agent["online"] = True
+        agent["seen"] = max(agent["seen"], ts) if agent["online"] else agent["seen"]
+        if isinstance(obs, HealthObs):
+            agent["queue"] = obs.queue_depth
+        self._dirty.add(f"agent/{obs.agent}")
+
+    def _fault(self, obs: FaultObs, ts: int) -> str:
+        key = f"{obs.agent}|{obs.source}|{obs.fault}"
+        rec = self.facts.faults.setdefault(
+            key,
+            {
+                "agent": obs.agent,
+                "source": obs.source,
+                "fault": obs.fault,
+                "active": False,
+                "since": ts,
+                "activations": [],
+            },
+        )
+        self._faults_of.setdefault(obs.agent, set()).add(key)
+        if obs.active and not rec["active"]:
+            rec["activations"] = [*rec["activations"], ts][-_MAX_ACTIVATIONS:]
+        if obs.active != rec["active"]:
+            rec["since"] = ts
+        rec["active"] = obs.active
+        self._dirty.add(f"fault/{key}")
+        return key
+
+    def _agent_targets(self, agent: str) -> list[tuple[Rule, str]]:
+        kinds = ("agent_offline", "agent_backlog", LIMIT_KIND)
+        return [(r, agent) for r in self._eval_rules if r.kind in kinds]
+
+    def _ref_of(self, alert: AlertRec) -> str:
+        """The key `_target` takes for this alert's rule: its zone, agent or fault."""
+        scope = alert.scope
+        if alert.kind in ZONE_KINDS:
+            return scope.get("zone", "")
+        if alert.kind.startswith("beam_"):
+            return f"{scope.get('agent')}|{scope.get('source')}|beam_blocked"
+        return scope.get("agent", "")
 
     def tick(self, now: int) -> list[Effect]:
         """Time passing: `for` durations, silent agents, closing hours, grouping, repeats."""
@@ -282,27 +561,75 @@ class Engine:
     # --- evaluation ----------------------------------------------------------------------
 
     def evaluate(self, now: int) -> list[Effect]:
+        """Everything (the tick): every rule over its whole scope."""
         out: list[Effect] = []
         out += self._expire_silences(now)
-        for rule in self.rules:
+        self._refused = {}
+        by_rule: dict[str, list[str]] = {}
+        for alert in self.alerts.values():
+            by_rule.setdefault(alert.rule, []).append(alert.id)
+        for rule in self._eval_rules:
             seen: set[str] = set()
-            for cond in self._conditions(rule, now):
-                alert_id = alert_id_for(rule.name, cond.key)
+            for ref in self._refs(rule):
+                alert_id, cond = self._target(rule, ref, now)
+                if cond is None:
+                    continue
                 seen.add(alert_id)
                 out += self._step(rule, alert_id, cond, now)
-            for alert in [a for a in self.alerts.values() if a.rule == rule.name]:
-                if alert.id not in seen:  # its zone or agent is gone from the scope
-                    cond = _Condition(alert.id, alert.scope, None, now)
-                    out += self._step(rule, alert.id, cond, now)
+            for alert_id in by_rule.get(rule.name, ()):
+                gone = self.alerts.get(alert_id)
+                if gone is not None and alert_id not in seen:  # gone from the scope
+                    cond = _Condition(alert_id, gone.scope, None, now)
+                    out += self._step(rule, alert_id, cond, now)
         out += self._repeats(now)
         out += self._flush(now)
+        self._touched = set()
         return out
+
+    def _evaluate_targets(self, targets: list[tuple[Rule, str]], now: int) -> list[Effect]:
+        """Only these (rule, key) pairs; then the limit alert of an agent that hit its
+        limit, and the notifications they made due."""
+        self._touched = set()
+        out: list[Effect] = []
+        refused_before = {a: len(ids) for a, ids in self._refused.items()}
+        limit_done: set[str] = set()
+        done: set[tuple[str, str]] = set()
+        for rule, ref in targets:
+            if (rule.name, ref) in done:  # e.g. a forgotten agent's offline alert
+                continue
+            done.add((rule.name, ref))
+            if rule is self.limit_rule:
+                limit_done.add(ref)
+            out += self._step_ref(rule, ref, now)
+        for agent, ids in list(self._refused.items()):
+            if len(ids) != refused_before.get(agent, 0) and agent not in limit_done:
+                out += self._step_ref(self.limit_rule, agent, now)
+        out += self._flush(now, only=self._touched)
+        self._touched = set()
+        return out
+
+    def _step_ref(self, rule: Rule, ref: str, now: int) -> list[Effect]:
+        alert_id, cond = self._target(rule, ref, now)
+        if cond is None:
+            alert = self.alerts.get(alert_id)
+            if alert is None:
+                return []
+            cond = _Condition(alert_id, alert.scope, None, now)
+        return self._step(rule, alert_id, cond, now)
 
     def _step(self, rule: Rule, alert_id: str, cond: _Condition, now: int) -> list[Effect]:
         alert = self.alerts.get(alert_id)
         value = cond.value
         if alert is None:
             if value is None or value < rule.fire_at:
+                return []
+            agent = cond.scope.get("agent")
+            if (
+                agent is not None
+                and rule.kind != LIMIT_KIND
+                and self.open_alerts(agent) >= self.max_per_agent
+            ):
+                self._refused.setdefault(agent, set()).add(alert_id)
                 return []
             alert = AlertRec(
                 id=alert_id,
@@ -315,23 +642,27 @@ class Engine:
                 value=value,
             )
             alert.summary = self._summary(rule, alert)
-            self.alerts[alert_id] = alert
+            self._add(alert)
             out: list[Effect] = [self._transition("pending", alert, now)]
             return out + self._maybe_fire(rule, alert, now)
         bad = value is not None and value > rule.clear_at
-        if value is not None:
+        if value is not None and value != alert.value:
             alert.value = value
+            self._changed(alert)
         if alert.state == "pending":
             if not bad:
-                del self.alerts[alert_id]
+                self._drop(alert)
                 return [self._transition("cancelled", alert, now)]
             return self._maybe_fire(rule, alert, now)
         # firing
         if bad:
-            alert.clear_since = None
+            if alert.clear_since is not None:
+                alert.clear_since = None
+                self._changed(alert)
             return []
         if alert.clear_since is None:
             alert.clear_since = now
+            self._changed(alert)
         if now - alert.clear_since < rule.clear_for * 1000:
             return []
         return self._resolve(rule, alert, now)
@@ -342,6 +673,7 @@ class Engine:
         alert.state = "firing"
         alert.started = now
         alert.summary = self._summary(rule, alert)
+        self._changed(alert)
         for receiver in self._receivers(alert):
             group = self._owe(
                 receiver, rule.name, "firing", now + round(self.config.group_wait * 1000)
@@ -350,7 +682,7 @@ class Engine:
         return [self._transition("firing", alert, now)]
 
     def _resolve(self, rule: Rule, alert: AlertRec, now: int) -> list[Effect]:
-        del self.alerts[alert.id]
+        self._drop(alert)
         alert.summary = self._summary(rule, alert)
         transition = self._transition("resolved", alert, now)
         untold: set[str] = set()
@@ -362,6 +694,7 @@ class Engine:
                 and alert.id in group["ids"]
             ):
                 group["ids"].remove(alert.id)
+                self._owed_changed(key)
                 if event == "firing":
                     untold.add(receiver)
                 if not group["ids"] and not group.get("resolved"):
@@ -376,10 +709,12 @@ class Engine:
         return [transition]
 
     def _owe(self, receiver: str, rule: str, event: Event, due: int) -> dict[str, Any]:
+        """The group a caller is about to add to (so it counts as changed)."""
         key = f"{receiver}\t{rule}\t{event}"
         group = self.owed.get(key)
         if group is None:
             group = self.owed[key] = {"due": due, "ids": [], "resolved": []}
+        self._owed_changed(key)
         return group
 
     def _repeats(self, now: int) -> list[Effect]:
@@ -389,14 +724,16 @@ class Engine:
                 continue
             for receiver, last in alert.notified.items():
                 if now - last >= rule.repeat * 1000:
-                    group = self._owe(receiver, rule.name, "repeat", now)
-                    if alert.id not in group["ids"]:
-                        group["ids"].append(alert.id)
+                    key = f"{receiver}\t{rule.name}\trepeat"
+                    if alert.id not in self.owed.get(key, {}).get("ids", ()):
+                        self._owe(receiver, rule.name, "repeat", now)["ids"].append(alert.id)
         return []
 
-    def _flush(self, now: int) -> list[Effect]:
+    def _flush(self, now: int, only: set[str] | None = None) -> list[Effect]:
+        """Send the groups that are due (`only`: of these keys)."""
         out: list[Effect] = []
-        for key in sorted(self.owed, key=lambda k: (self.owed[k]["due"], k)):
+        keys = self.owed if only is None else [k for k in only if k in self.owed]
+        for key in sorted(keys, key=lambda k: (self.owed[k]["due"], k)):
             group = self.owed[key]
             if group["due"] > now:
                 continue
@@ -418,6 +755,7 @@ class Engine:
                     keep_ids.append(alert_id)
                     continue
                 alert.notified[receiver] = now
+                self._changed(alert)
                 send.append(self._payload(alert, "firing", now))
             keep_resolved = []
             for payload in group["resolved"]:
@@ -426,72 +764,93 @@ class Engine:
                 else:
                     send.append(payload)
             if keep_ids or keep_resolved:
-                group["ids"], group["resolved"] = keep_ids, keep_resolved
+                if keep_ids != group["ids"] or keep_resolved != group["resolved"]:
+                    group["ids"], group["resolved"] = keep_ids, keep_resolved
+                    self._dirty.add(f"owed/{key}")
             else:
                 del self.owed[key]
+                self._dirty.add(f"owed/{key}")
             if send:
                 out.append(Notification(receiver, rule.name, event, tuple(send), now))  # type: ignore[arg-type]
         return out
 
     # --- conditions ----------------------------------------------------------------------
 
-    def _conditions(self, rule: Rule, now: int) -> Iterator[_Condition]:
-        f = self.facts
-        site = self.site
+    def _refs(self, rule: Rule) -> list[str]:
+        """Every key in the rule's scope now (the tick's full evaluation)."""
         kind = rule.kind
-        if kind == "over_capacity":
-            zones = rule.zones or [z.id for z in site.zones if z.capacity]
-            for zone in zones:
-                capacity = site.zone(zone).capacity
-                fact = f.zones.get(zone)
+        if kind in ZONE_KINDS:
+            return sorted(self._zones_of[rule.name])
+        if kind in ("agent_offline", "agent_backlog"):
+            return list(rule.agents) if rule.agents is not None else sorted(self.facts.agents)
+        if kind == LIMIT_KIND:
+            return sorted(self._refused)
+        return [
+            key
+            for key, rec in self.facts.faults.items()
+            if rule.agents is None or rec["agent"] in rule.agents
+        ]
+
+    def _target(self, rule: Rule, ref: str, now: int) -> tuple[str, _Condition | None]:
+        """The alert id for one key of a rule and its condition now; None: the key is
+        not (or no longer) in the rule's scope."""
+        f = self.facts
+        kind = rule.kind
+        if kind in ZONE_KINDS:
+            alert_id = alert_id_for(rule.name, ref)
+            if ref not in self._zones_of[rule.name]:
+                return alert_id, None
+            scope = {"zone": ref}
+            if kind == "over_capacity":
+                capacity = self.site.zone(ref).capacity
+                fact = f.zones.get(ref)
                 value = None if fact is None or not capacity else fact[0] / capacity
-                yield _Condition(zone, {"zone": zone}, value, fact[1] if fact else now)
-        elif kind == "drift_after_close":
-            for zone in rule.zones or [z.id for z in site.zones]:
-                fact = f.zones.get(zone)
+                return alert_id, _Condition(ref, scope, value, fact[1] if fact else now)
+            if kind == "drift_after_close":
+                fact = f.zones.get(ref)
                 value = None
-                if fact is not None and self._closed_for(zone, rule.grace, now):
+                if fact is not None and self._closed_for(ref, rule.grace, now):
                     value = float(fact[0])
-                yield _Condition(zone, {"zone": zone}, value, now)
-        elif kind == "drift_clamped":
-            for zone in rule.zones or [z.id for z in site.zones]:
-                clamped = f.drift.get(zone)
-                yield _Condition(
-                    zone, {"zone": zone}, None if clamped is None else float(clamped), now
-                )
-        elif kind in ("agent_offline", "agent_backlog"):
-            for agent in rule.agents or sorted(f.agents):
-                a = f.agents.get(agent)
-                if a is None:
-                    continue
-                if kind == "agent_backlog":
-                    yield _Condition(agent, {"agent": agent}, float(a["queue"]), a["seen"])
-                    continue
-                silent_at = a["seen"] + round(rule.silent_after * 1000)
-                if not a["online"]:
-                    yield _Condition(agent, {"agent": agent}, 1.0, a["changed"])
-                elif now >= silent_at:
-                    yield _Condition(agent, {"agent": agent}, 1.0, silent_at)
-                else:
-                    yield _Condition(agent, {"agent": agent}, 0.0, now)
-        else:  # beam_blocked, beam_flapping
-            for rec in f.faults.values():
-                if rec["fault"] != "beam_blocked":
-                    continue
-                if rule.agents is not None and rec["agent"] not in rule.agents:
-                    continue
-                scope = {"agent": rec["agent"], "source": rec["source"]}
-                door = rec["source"].split("/", 1)[0]
-                if door in {d.id for d in site.doors}:
-                    scope["door"] = door
-                    scope["zone"] = site.door(door).inside
-                key = f"{rec['agent']}-{rec['source']}"
-                if kind == "beam_blocked":
-                    value = 1.0 if rec["active"] else 0.0
-                    yield _Condition(key, scope, value, rec["since"])
-                else:
-                    recent = [t for t in rec["activations"] if t > now - rule.window * 1000]
-                    yield _Condition(key, scope, float(len(recent)), recent[0] if recent else now)
+                return alert_id, _Condition(ref, scope, value, now)
+            clamped = f.drift.get(ref)
+            return alert_id, _Condition(
+                ref, scope, None if clamped is None else float(clamped), now
+            )
+        if kind.startswith("beam_"):
+            agent, _, rest = ref.partition("|")
+            source = rest.rpartition("|")[0]
+            alert_id = alert_id_for(rule.name, f"{agent}-{source}")
+            rec = f.faults.get(ref)
+            if rec is None or (rule.agents is not None and agent not in rule.agents):
+                return alert_id, None
+            scope = {"agent": agent, "source": source}
+            door = source.split("/", 1)[0]
+            if "/" in source and door in self._doors:
+                scope["door"] = door
+                scope["zone"] = self.site.door(door).inside
+            if kind == "beam_blocked":
+                return alert_id, _Condition(ref, scope, 1.0 if rec["active"] else 0.0, rec["since"])
+            recent = [t for t in rec["activations"] if t > now - rule.window * 1000]
+            return alert_id, _Condition(
+                ref, scope, float(len(recent)), recent[0] if recent else now
+            )
+        alert_id = alert_id_for(rule.name, ref)
+        if rule.agents is not None and ref not in rule.agents:
+            return alert_id, None
+        scope = {"agent": ref}
+        if kind == LIMIT_KIND:
+            return alert_id, _Condition(ref, scope, float(len(self._refused.get(ref, ()))), now)
+        a = f.agents.get(ref)
+        if a is None:
+            return alert_id, None
+        if kind == "agent_backlog":
+            return alert_id, _Condition(ref, scope, float(a["queue"]), a["seen"])
+        silent_at = a["seen"] + round(rule.silent_after * 1000)
+        if not a["online"]:
+            return alert_id, _Condition(ref, scope, 1.0, a["changed"])
+        if now >= silent_at:
+            return alert_id, _Condition(ref, scope, 1.0, silent_at)
+        return alert_id, _Condition(ref, scope, 0.0, now)
 
     def _closed_for(self, zone: str, grace_s: float, now: int) -> bool:
         """Closed for at least `grace_s` since the last closing, and the daily reset has
@@ -567,6 +926,7 @@ class Engine:
         for sid, silence in list(self.silences.items()):
             if silence.until <= now:
                 del self.silences[sid]
+                self._dirty.add(f"silence/{sid}")
                 for alert in self.alerts.values():
                     if alert.state == "firing" and silence.covers(alert):
                         out.append(self._transition("unsilenced", alert, now))
@@ -581,14 +941,22 @@ class Engine:
             raise ValueError(
                 "a silence needs at least one matcher (alert, rule, kind, zone, agent)"
             )
-        unknown = set(matchers) - {"alert", "rule", "kind", "zone", "agent", "source", "door"}
+        unknown = set(matchers) - set(MATCHER_KEYS)
         if unknown:
             raise ValueError(f"unknown matcher(s): {', '.join(sorted(unknown))}")
         if until <= now:
             raise ValueError("a silence must end in the future")
+        if until - now > MAX_SILENCE_S * 1000:
+            raise ValueError(f"a silence may last at most {MAX_SILENCE_S // 86_400} days")
+        if sum(s.until > now for s in self.silences.values()) >= MAX_SILENCES:
+            raise ValueError(
+                f"there are already {MAX_SILENCES} active silences, the most there may be: "
+                "remove some first"
+            )
         self._silence_seq += 1
         silence = Silence(f"s{self._silence_seq}", dict(matchers), until, by, reason, now)
         self.silences[silence.id] = silence
+        self._dirty |= {f"silence/{silence.id}", "meta"}
         out: list[Effect] = [
             self._transition("silenced", a, now, by, reason)
             for a in self.alerts.values()
@@ -601,6 +969,7 @@ class Engine:
         if silence is None:
             raise KeyError(f"no silence {silence_id!r}")
         silence.until = now
+        self._dirty.add(f"silence/{silence_id}")
         return self.evaluate(now)
 
     def acknowledge(self, alert_id: str, by: str, reason: str, now: int) -> list[Effect]:
@@ -608,9 +977,11 @@ class Engine:
         if alert is None or alert.state != "firing":
             raise KeyError(f"no firing alert {alert_id!r}")
         alert.ack_by, alert.ack_reason = by, reason
+        self._changed(alert)
         for key, group in list(self.owed.items()):
             if key.endswith("\trepeat") and alert_id in group["ids"]:
                 group["ids"].remove(alert_id)
+                self._dirty.add(f"owed/{key}")
                 if not group["ids"] and not group["resolved"]:
                     del self.owed[key]
         return [self._transition("acknowledged", alert, now, by, reason)]
@@ -679,6 +1050,11 @@ class Engine:
                 "(a sensor may miss people)"
             )
         agent = scope.get("agent", "?")
+        if rule.kind == LIMIT_KIND:
+            return (
+                f"Too many alerts from sensor {agent}: {self.max_per_agent} open "
+                f"(max_alerts_per_agent), {v:g} more not raised"
+            )
         if rule.kind == "agent_offline":
             return f"Sensor {agent} offline"
         if rule.kind == "agent_backlog":
@@ -687,6 +1063,98 @@ class Engine:
         if rule.kind == "beam_blocked":
             return f"Beam {where} blocked (sensor {agent})"
         return f"Beam {where} flapping: blocked {v:g} times within {rule.window / 60:g} min"
+
+
+_ALERT: Final = TypeAdapter(AlertRec)
+_SILENCE: Final = TypeAdapter(Silence)
+_FIRST_MS: Final = -62_135_596_800_000
+"""0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the times `format_ts` can write."""
+_LAST_MS: Final = 253_402_300_799_999
+
+
+def _time_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and _FIRST_MS <= value <= _LAST_MS
+
+
+def _count_ok(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _pair_ok(value: object) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 2 and _count_ok(value[0]) and _time_ok(value[1])
+    )
+
+
+def _agent_ok(value: object) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and set(value) == {"online", "changed", "seen", "queue"}
+        and isinstance(value["online"], bool)
+        and _time_ok(value["changed"])
+        and _time_ok(value["seen"])
+        and _count_ok(value["queue"])
+    )
+
+
+def _alert_times_ok(alert: AlertRec) -> bool:
+    times = [alert.since, alert.started, *alert.notified.values()]
+    if alert.clear_since is not None:
+        times.append(alert.clear_since)
+    return all(_time_ok(t) for t in times)
+
+
+def _group_ok(value: object) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and _time_ok(value.get("due"))
+        and isinstance(value.get("ids"), list)
+        and all(isinstance(i, str) for i in value["ids"])
+        and isinstance(value.get("resolved"), list)
+        and all(isinstance(p, Mapping) for p in value["resolved"])
+    )
+
+
+def _items(table: object) -> list[tuple[str, Any]]:
+    return [(str(k), v) for k, v in table.items()] if isinstance(table, Mapping) else []
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+def _join(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """Saved parts (`take_changes`) back into one `snapshot()` document."""
+    facts: dict[str, dict[str, Any]] = {"zones": {}, "agents": {}, "faults": {}, "drift": {}}
+    state: dict[str, Any] = {"version": 1, "facts": facts, "alerts": {}, "silences": {}}
+    state["owed"] = {}
+    tables = {
+        "zone": facts["zones"],
+        "agent": facts["agents"],
+        "fault": facts["faults"],
+        "drift": facts["drift"],
+        "alert": state["alerts"],
+        "silence": state["silences"],
+        "owed": state["owed"],
+    }
+    for key, value in parts.items():
+        kind, _, name = key.partition("/")
+        if kind == "meta":
+            state["meta"] = value
+        elif kind in tables:
+            tables[kind][name] = value
+    return state
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-able data (lists, dicts, str, numbers, None)."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value
 
 
 class _Blank(dict[str, str]):

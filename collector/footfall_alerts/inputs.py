@@ -1,11 +1,22 @@
 """MQTT messages to engine observations (pure): the zone occupancy the collector
-publishes and the agents' status, health, fault and data messages (docs/spec.md §2)."""
+publishes and the agents' status, health, fault and data messages (docs/spec.md §2).
+
+The service reads MQTT itself, not what the collector accepted, so it checks fault
+sources against the site here: an agent that makes sources up (each would be an alert of
+its own) gets its events dropped and counted, never evaluated."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
-from footfall_contract.messages import FaultBatch, Health, Occupancy, Status
+from footfall_contract.messages import (
+    FaultEvent,
+    Health,
+    Occupancy,
+    ReceivedFaults,
+    Status,
+    check_event,
+)
 from footfall_contract.site import Site
 from footfall_contract.timefmt import parse_ts
 from footfall_contract.topics import PREFIX, parse_agent_topic, parse_zone_occupancy_topic
@@ -23,8 +34,16 @@ def subscriptions(site: str) -> list[str]:
     ]
 
 
-def observations(site: Site, topic: str, payload: bytes, now_ms: int) -> list[Observation]:
-    """What a message says about the live state; ValueError names what is wrong."""
+Dropped = list[tuple[str, str]]
+"""(reason, what was wrong) for each event dropped from a message that was kept."""
+
+
+def observations(
+    site: Site, topic: str, payload: bytes, now_ms: int, dropped: Dropped | None = None
+) -> list[Observation]:
+    """What a message says about the live state; ValueError names what is wrong with a
+    message as a whole. A bad fault event is dropped on its own, with its reason added to
+    `dropped` ("unknown_source" or "invalid"); the others are kept."""
     try:
         if topic.split("/")[3:4] == ["zone"]:
             zt = parse_zone_occupancy_topic(topic)
@@ -48,8 +67,7 @@ def observations(site: Site, topic: str, payload: bytes, now_ms: int) -> list[Ob
             health = Health.model_validate_json(payload)
             return [HealthObs(at.agent, health.queue_depth, parse_ts(health.ts))]
         if at.kind == "fault":
-            batch = FaultBatch.model_validate_json(payload)
-            return [FaultObs(at.agent, e.source, e.fault, e.active, e.ts_ms) for e in batch.events]
+            return _faults(site, topic, at.agent, payload, now_ms, dropped)
         return [SeenObs(at.agent, now_ms)]
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -57,3 +75,37 @@ def observations(site: Site, topic: str, payload: bytes, now_ms: int) -> list[Ob
         raise ValueError(f"{topic}: {where}: {first['msg']}") from None
     except KeyError as exc:
         raise ValueError(f"{topic}: {exc.args[0]}") from None
+
+
+def _faults(
+    site: Site, topic: str, agent: str, payload: bytes, now_ms: int, dropped: Dropped | None
+) -> list[Observation]:
+    batch = ReceivedFaults.model_validate_json(payload)
+    sources = site.fault_sources()
+    out: list[Observation] = []
+    for i, raw in enumerate(batch.events):
+        event = raw
+        if not isinstance(event, FaultEvent):
+            try:
+                event = check_event(FaultEvent, raw)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                _drop(dropped, "invalid", f"{topic}: events.{i}.{where}: {first['msg']}")
+                continue
+        if event.source not in sources:
+            _drop(
+                dropped,
+                "unknown_source",
+                f"{topic}: events.{i}.source: unknown fault source {event.source!r} in site "
+                f"{site.site!r} (a door's beam, DOOR/outer or DOOR/inner, or a presence "
+                "sensor of the site file)",
+            )
+            continue
+        out.append(FaultObs(agent, event.source, event.fault, event.active, event.ts_ms))
+    return out or [SeenObs(agent, now_ms)]  # nothing usable, but the agent is alive
+
+
+def _drop(dropped: Dropped | None, reason: str, text: str) -> None:
+    if dropped is not None:
+        dropped.append((reason, text))

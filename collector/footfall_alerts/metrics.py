@@ -12,6 +12,13 @@ class Metrics:
         self.rejected = Counter(
             "footfall_alerts_rejected", "MQTT messages that could not be read", registry=r
         )
+        self.dropped_events = Counter(
+            "footfall_alerts_dropped_events",
+            "Events dropped from messages that were read, by reason (unknown_source: a "
+            "fault source the site does not have; invalid)",
+            ["reason"],
+            registry=r,
+        )
         self.transitions = Counter(
             "footfall_alerts_transitions", "Alert transitions", ["state"], registry=r
         )
@@ -40,6 +47,9 @@ class Metrics:
             registry=r,
         )
         self.firing = Gauge("footfall_alerts_firing", "Alerts firing now", registry=r)
+        self.open_alerts = Gauge(
+            "footfall_alerts_open", "Alerts open now (pending and firing)", registry=r
+        )
         self.connected = Gauge(
             "footfall_alerts_connected", "1 when connected", ["target"], registry=r
         )

@@ -40,6 +40,9 @@ from footfall_contract.site import (
 
 __all__ = [
     "KINDS",
+    "LIMIT_KIND",
+    "LIMIT_RULE",
+    "MAX_ALERTS_PER_AGENT",
     "EmailReceiver",
     "Route",
     "Rule",
@@ -47,6 +50,7 @@ __all__ = [
     "RulesFile",
     "WebhookReceiver",
     "default_rules",
+    "limit_rule",
     "load_rules",
     "parse_duration",
     "parse_rules",
@@ -66,10 +70,18 @@ Kind = Literal[
     "beam_flapping",
     "drift_after_close",
     "drift_clamped",
+    "too_many_alerts",
 ]
 KINDS: Final[tuple[str, ...]] = Kind.__args__  # type: ignore[attr-defined]
 ZONE_KINDS: Final = frozenset({"over_capacity", "drift_after_close", "drift_clamped"})
-AGENT_KINDS: Final = frozenset({"agent_offline", "agent_backlog", "beam_blocked", "beam_flapping"})
+AGENT_KINDS: Final = frozenset(
+    {"agent_offline", "agent_backlog", "beam_blocked", "beam_flapping", "too_many_alerts"}
+)
+LIMIT_KIND: Final = "too_many_alerts"
+LIMIT_RULE: Final = "too-many-alerts"
+"""The built-in rule of LIMIT_KIND, when the rules file has none: an agent that reaches
+`max_alerts_per_agent` gets this alert instead of more alerts."""
+MAX_ALERTS_PER_AGENT: Final = 100
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _NAME = r"^[a-z0-9][a-z0-9-]{0,47}$"
@@ -155,6 +167,14 @@ _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "beam_flapping": {"fire_at": 5.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
     "drift_after_close": {"fire_at": 5.0, "clear_at": 2.0, "for_s": 0.0, "severity": "info"},
     "drift_clamped": {"fire_at": 20.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
+    # Recomputed every tick; 5 minutes without a refused alert before it resolves.
+    "too_many_alerts": {
+        "fire_at": 1.0,
+        "clear_at": 0.0,
+        "for_s": 0.0,
+        "clear_for": 300.0,
+        "severity": "warning",
+    },
 }
 
 _UNITS: Final = {
@@ -165,6 +185,7 @@ _UNITS: Final = {
     "beam_flapping": "beam_blocked activations within `window`",
     "drift_after_close": "people still counted after closing",
     "drift_clamped": "people not subtracted since the reset because the count was 0",
+    "too_many_alerts": "alerts of the agent not raised because it has max_alerts_per_agent",
 }
 
 
@@ -335,6 +356,9 @@ class RulesFile(_Frozen):
     routes: list[Route] = []
     rules: list[Rule] | None = None
     """Omitted: `default_rules()`."""
+    max_alerts_per_agent: Annotated[int, Field(ge=1, le=100_000)] = MAX_ALERTS_PER_AGENT
+    """Open (pending or firing) alerts about one agent, at most: past it, the agent gets one
+    `too_many_alerts` alert instead, so that no agent can grow the state without end."""
 
     def active_rules(self, site: Site) -> list[Rule]:
         return list(self.rules) if self.rules is not None else default_rules(site)
@@ -358,6 +382,18 @@ class RulesFile(_Frozen):
                     ("rules", i, "name"),
                 )
             seen[rule.name] = i
+            if rule.name == LIMIT_RULE and rule.kind != LIMIT_KIND:
+                raise _Located(
+                    f"rule name {LIMIT_RULE!r} is kept for the {LIMIT_KIND} rule",
+                    ("rules", i, "name"),
+                )
+        limits = [i for i, r in enumerate(self.rules or []) if r.kind == LIMIT_KIND]
+        if len(limits) > 1:
+            raise _Located(
+                f"only one rule may be of kind {LIMIT_KIND} (rules[{limits[0]}] and "
+                f"rules[{limits[1]}])",
+                ("rules", limits[1], "kind"),
+            )
         return self
 
     def check_site(self, site: Site) -> None:
@@ -388,6 +424,11 @@ class RulesFile(_Frozen):
                         )
         for i, route in enumerate(self.routes):
             check(("routes", i, "zones"), route.zones)
+
+
+def limit_rule() -> Rule:
+    """The built-in rule of kind too_many_alerts (a rules file may define its own)."""
+    return Rule.model_validate({"name": LIMIT_RULE, "kind": LIMIT_KIND})
 
 
 def default_rules(site: Site) -> list[Rule]:

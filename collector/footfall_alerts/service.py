@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import random
 import socket
 import sqlite3
@@ -33,8 +34,17 @@ from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 
 from .config import AlertsSettings, token_required
-from .engine import PUBLISHED, DriftObs, Effect, Engine, Notification, Transition
-from .inputs import observations, subscriptions
+from .engine import (
+    PUBLISHED,
+    DriftObs,
+    Effect,
+    Engine,
+    FaultObs,
+    Notification,
+    Observation,
+    Transition,
+)
+from .inputs import Dropped, observations, subscriptions
 from .metrics import Metrics
 from .receivers import Refused, Retryable, smtp
 from .receivers import mqtt as mqtt_receiver
@@ -47,6 +57,10 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_MS = 5_000
 """State that changed without any transition (a zone count, a health time) is saved at
 most this often: retained zone and status topics are delivered again on reconnect."""
+BATCH_MAX = 500
+"""Messages handled in one transaction at most."""
+INBOX_QOS0_MAX = 10_000
+"""QoS 0 messages (agent health) waiting at most; past it they are dropped and counted."""
 
 
 class Clock(Protocol):
@@ -102,13 +116,24 @@ class AlertsService:
                 f"state_dir: cannot keep the alert state in {path}: {exc} "
                 "(set FOOTFALL_STATE_DIR to a folder this user may write)"
             ) from None
-        self.engine = Engine(site, self.rules, self.store.load_state())
+        parts = self.store.load_parts()
+        legacy = None if parts else self.store.load_legacy()
+        self.engine = Engine(site, self.rules, state=legacy, parts=parts)
+        for line in self.engine.repairs:
+            log.warning("saved alert state in %s: %s", path, line)
+        # What restoring repaired, or the whole state of a one-document file, as parts.
+        self.store.commit(
+            self.engine.take_changes(), [], self.clock.now_ms(), drop_legacy=legacy is not None
+        )
         self._lock = threading.RLock()  # the engine and its saving
         self._last_save = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._webhooks = WebhookSender()
         self._logged: dict[str, float] = {}
+        self._inbox: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()
+        self._generation = 0
+        """Bumped on every connect: message ids are only valid on their connection."""
         self.mqtt_connected = False
         self.ready = threading.Event()
         self.client = make_client(
@@ -146,6 +171,7 @@ class AlertsService:
         for channel in sorted(channels):
             self._spawn(functools.partial(self._deliver_loop, channel), f"deliver-{channel}")
         self._spawn(self._ticker, "ticker")
+        self._spawn(self._processor, "messages")
         if any(r.kind == "drift_clamped" for r in self.engine.rules):
             self._spawn(self._drift_poller, "drift-poller")
         start_persistent_session(
@@ -188,6 +214,7 @@ class AlertsService:
             # An acknowledgement followed at once by an alert publish would otherwise wait
             # for the broker's delayed ACK (Nagle): 40 ms on every alert.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._generation += 1
         client.subscribe([(t, 1) for t in subscriptions(self.site.site)])
         self.mqtt_connected = True
         self.metrics.connected.labels("mqtt").set(1)
@@ -205,33 +232,86 @@ class AlertsService:
         if not self._stop.is_set():
             log.warning("MQTT connection lost (%s); reconnecting", rc)
 
-    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        now = self.clock.now_ms()
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        """Queued, not handled here: paho's network thread must stay free to answer the
+        broker (keepalive) however long a burst takes. QoS 1 messages are bounded by the
+        session's receive maximum (unacknowledged ones); QoS 0 ones (health) here."""
+        if msg.qos == 0 and self._inbox.qsize() >= INBOX_QOS0_MAX:
+            self.metrics.messages.inc()
+            self.metrics.rejected.inc()
+            self._log_limited("inbox", f"{INBOX_QOS0_MAX} messages waiting: dropped QoS 0 ones")
+            return
+        self._inbox.put((self._generation, msg))
+
+    def _processor(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = [self._inbox.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            self._handle(batch)
+
+    def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        """Every message queued meanwhile in one transaction, then acknowledged: one
+        commit (fsync) per burst, not per message, so that one agent's flood of faults
+        costs the others a fraction of a second, not minutes."""
+        generation = self._generation
+        handled: list[mqtt.MQTTMessage] = []
+        effects: list[Effect] = []
+        force = False
+        with self._lock:
+            for gen, msg in batch:
+                if gen != generation and msg.qos > 0:
+                    continue  # received before a reconnect: the broker sends it again
+                now = self.clock.now_ms()
+                obs = self._read(msg, now)
+                try:
+                    for o in obs:
+                        effects += self.engine.observe(o, now)
+                except Exception:  # not acknowledged: the broker delivers it again
+                    log.exception("failed to handle a message on %s", msg.topic)
+                    continue
+                # Faults are not retained: what they changed must be saved now.
+                force = force or any(isinstance(o, FaultObs) for o in obs)
+                handled.append(msg)
+            try:
+                self._commit(effects, self.clock.now_ms(), force=force)
+            except Exception:  # none acknowledged: the broker delivers them again
+                log.exception("failed to save the state after %d messages", len(handled))
+                return
+        if generation != self._generation:
+            return  # reconnected meanwhile: their ids belong to the old connection
+        for msg in handled:
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _read(self, msg: mqtt.MQTTMessage, now: int) -> list[Observation]:
         self.metrics.messages.inc()
+        dropped: Dropped = []
         try:
-            obs = observations(self.site, msg.topic, bytes(msg.payload), now)
+            obs = observations(self.site, msg.topic, bytes(msg.payload), now, dropped)
         except ValueError as exc:
             self.metrics.rejected.inc()
             self._log_limited(f"bad:{msg.topic}", f"ignored a message: {exc}")
             obs = []
-        try:
-            with self._lock:
-                effects: list[Effect] = []
-                for o in obs:
-                    effects += self.engine.observe(o, now)
-                # Faults are not retained: what they changed must be saved now.
-                self._commit(effects, now, force=bool(obs) and msg.topic.endswith("/fault"))
-        except Exception:  # not acknowledged: the broker delivers it again
-            log.exception("failed to handle a message on %s", msg.topic)
-            return
-        if msg.qos > 0:
-            client.ack(msg.mid, msg.qos)
+        for reason, _ in dropped:
+            self.metrics.dropped_events.labels(reason).inc()
+        if dropped:
+            reason, text = dropped[0]
+            more = f" (and {len(dropped) - 1} more in this message)" if len(dropped) > 1 else ""
+            self._log_limited(f"drop:{reason}:{msg.topic}", f"dropped a fault event: {text}{more}")
+        return obs
 
     # -- engine effects -> outbox ----------------------------------------------------------
 
     def _commit(self, effects: list[Effect], now: int, force: bool = False) -> None:
-        """Save the engine state and the entries for `effects` in one transaction (caller
-        holds the lock). Without effects the state is saved at most every 5 s."""
+        """Save what changed in the engine state and the entries for `effects` in one
+        transaction (caller holds the lock). Without effects at most every 5 s."""
         if not effects and not force and now - self._last_save < SAVE_EVERY_MS:
             return
         entries: list[tuple[str, dict[str, Any]]] = []
@@ -253,9 +333,8 @@ class AlertsService:
             elif isinstance(e, Notification):
                 self.metrics.notifications.labels(e.receiver, e.event).inc()
                 entries.append((f"receiver:{e.receiver}", self._notification(e)))
-        self.store.commit(self.engine.snapshot(), entries, now)
+        self.store.commit(self.engine.take_changes(), entries, now)
         self._last_save = now
-        self.metrics.firing.set(sum(a.state == "firing" for a in self.engine.alerts.values()))
 
     def _notification(self, n: Notification) -> dict[str, Any]:
         return {
@@ -285,6 +364,9 @@ class AlertsService:
                 with self._lock:
                     now = self.clock.now_ms()
                     self._commit(self.engine.tick(now), now)
+                    alerts = self.engine.alerts.values()
+                    self.metrics.firing.set(sum(a.state == "firing" for a in alerts))
+                    self.metrics.open_alerts.set(len(alerts))
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + 3600
                     keep = self.settings.delivery.keep_sent_days * 86_400_000

@@ -7,11 +7,18 @@ does not decide again what it already decided) and the outbox still holds whatev
 not gone out (so nothing decided is lost). An entry is marked sent right after its
 receiver accepted it; a crash in between is the one case that sends an entry twice, and
 each carries a stable id (e-mail Message-ID, webhook `Idempotency-Key`) for that case.
+
+The state is kept as parts by scope key (`state_part`: `alert/{id}`, `fault/{key}`,
+`agent/{id}`, ...), and a commit writes only the parts that changed: saving after one
+message costs what that message changed, not the size of the whole state. A file of the
+version that kept the state as one document (`state`, id 1) is read once and then
+replaced by parts in the first commit.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
@@ -19,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+CREATE TABLE IF NOT EXISTS state_part (
+    key TEXT PRIMARY KEY,
     body TEXT NOT NULL,
     saved_ms INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     channel TEXT NOT NULL,
@@ -76,31 +85,71 @@ class Store:
             self.version += 1
             self.changed.notify_all()
 
-    def load_state(self) -> dict[str, Any] | None:
+    def load_parts(self) -> dict[str, Any]:
+        """key -> saved value. A body that is not JSON comes back as its text (logged):
+        the engine then drops that part, rather than the whole state failing to load."""
         with self._lock:
-            row = self._db.execute("SELECT body FROM state WHERE id = 1").fetchone()
-        return json.loads(row[0]) if row else None
+            rows = self._db.execute("SELECT key, body FROM state_part").fetchall()
+        out: dict[str, Any] = {}
+        for key, body in rows:
+            try:
+                out[key] = json.loads(body)
+            except (ValueError, TypeError) as exc:
+                log.warning(
+                    "state part %s in %s is not JSON (%s): dropping it", key, self.path, exc
+                )
+                out[key] = str(body)
+        return out
+
+    def load_legacy(self) -> Any:
+        """The state of the version that saved it as one document, if this file has one
+        (its text if it is not JSON); None otherwise."""
+        with self._lock:
+            table = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state'"
+            ).fetchone()
+            row = (
+                self._db.execute("SELECT body FROM state WHERE id = 1").fetchone()
+                if table
+                else None
+            )
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except (ValueError, TypeError):
+            return str(row[0])
 
     def commit(
         self,
-        state: Mapping[str, Any] | None,
+        changes: Mapping[str, Any],
         entries: Iterable[tuple[str, Mapping[str, Any]]],
         now_ms: int,
+        drop_legacy: bool = False,
     ) -> int:
-        """Save the state (if given) and append entries (channel, body), atomically."""
+        """Save the changed state parts (key -> value, None: delete it) and append entries
+        (channel, body), atomically; `drop_legacy`: and delete the one-document state."""
         rows = [
             (ch, json.dumps(body, separators=(",", ":")), now_ms, now_ms) for ch, body in entries
         ]
+        upserts = [
+            (key, json.dumps(value, separators=(",", ":")), now_ms)
+            for key, value in changes.items()
+            if value is not None
+        ]
+        deletes = [(key,) for key, value in changes.items() if value is None]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if state is not None:
-                    self._db.execute(
-                        "INSERT INTO state (id, body, saved_ms) VALUES (1, ?, ?) "
-                        "ON CONFLICT (id) DO UPDATE SET body = excluded.body, "
-                        "saved_ms = excluded.saved_ms",
-                        (json.dumps(state, separators=(",", ":")), now_ms),
-                    )
+                self._db.executemany(
+                    "INSERT INTO state_part (key, body, saved_ms) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET body = excluded.body, "
+                    "saved_ms = excluded.saved_ms",
+                    upserts,
+                )
+                self._db.executemany("DELETE FROM state_part WHERE key = ?", deletes)
+                if drop_legacy:
+                    self._db.execute("DELETE FROM state")
                 self._db.executemany(
                     "INSERT INTO outbox (channel, body, created_ms, next_ms) VALUES (?, ?, ?, ?)",
                     rows,

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from footfall_contract.config import MqttSettings
+from footfall_contract.limits import MAX_PAYLOAD_BYTES
 from footfall_contract.settings import FootfallSettings
 
 # pydantic matches with Rust regex, where $ is the end of the text (no trailing newline)
@@ -54,7 +55,7 @@ class HttpSettings(BaseModel):
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    max_payload_bytes: int = Field(MAX_PAYLOAD_BYTES, ge=1024)
     max_future_s: float = Field(300.0, ge=0)
     max_age_days: float | None = Field(None, gt=0)
     """Events older than this are refused as `too_old`; None: the raw retention
@@ -64,6 +65,12 @@ class IngestSettings(BaseModel):
     receive_maximum: int = Field(2000, ge=1, le=65535)
     """Unacknowledged messages the broker may send us at once: bounds memory while
     InfluxDB is away (the broker keeps the rest)."""
+    max_queued_points: int = Field(200_000, ge=1000)
+    """Points waiting for InfluxDB beyond which QoS 0 messages are dropped (counted as
+    `overload_qos0`): Receive Maximum bounds QoS 1 and 2 only."""
+    dedup_keys_per_agent: int = Field(4096, ge=1)
+    """Crossing keys kept per agent for exactly-once occupancy (keep to twice as many);
+    older re-deliveries are checked against InfluxDB."""
     occupancy_heartbeat_s: float = Field(60.0, gt=0)
     agent_silent_s: float = Field(90.0, gt=0)
     """No health or status from an agent for this long: recorded as offline ("silent")."""

@@ -25,7 +25,7 @@ from footfall_contract.hours import (
 )
 from footfall_contract.site import Site
 
-from .influx import Influx
+from .influx import Influx, PermanentWriteError
 from .points import Point
 from .schema import (
     AGENT_STATUS,
@@ -268,6 +268,15 @@ class HistoryWorker:
             done += 1
         return done
 
+    def _write(self, points: list[Point], rp: str | None = None) -> None:
+        """A window at the edge of the raw retention starts before it: InfluxDB 1.x
+        stores the rest of such a write and refuses those points ("partial write ...
+        beyond retention policy"); that must not keep the window pending for ever."""
+        try:
+            self.influx.write([p.line() for p in points], rp=rp)
+        except PermanentWriteError as exc:
+            log.warning("history: InfluxDB kept only part of a write: %s", exc)
+
     def flows(self, window: Window) -> list[Flow]:
         q = (
             f'SELECT "count", "zone", "dir" FROM "{ZONE_FLOW}" WHERE {self._where} '
@@ -286,7 +295,7 @@ class HistoryWorker:
         flows = self.flows(window)
         levels = replay(zones, window, flows)
         points = minute_points(site, window, levels, from_ms)
-        self.influx.write([p.line() for p in points])
+        self._write(points)
         first_hour = window.start_ms + (from_ms - window.start_ms) // HOUR_MS * HOUR_MS
         hours = [h for h in window.hours() if first_hour <= h < now_ms]
         if not hours:
@@ -307,7 +316,7 @@ class HistoryWorker:
             )
             for (zone, h), r in rows.items()
         ]
-        self.influx.write([p.line() for p in hourly], rp=ROLLUP_RP)
+        self._write(hourly, ROLLUP_RP)
         for day in sorted({local_date(self.site, h) for h in hours}):
             self.roll_day(day)
 
@@ -347,7 +356,7 @@ class HistoryWorker:
                     estimated=d.estimated_hours,
                 )
             )
-        self.influx.write([p.line() for p in points], rp=ROLLUP_RP)
+        self._write(points, ROLLUP_RP)
 
     # -- estimated hours ---------------------------------------------------------------
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import urllib3
 
-from .config import InfluxSettings
+from .config import InfluxSettings, duration_days
 from .schema import ROLLUP_RP
 
 log = logging.getLogger(__name__)
@@ -26,15 +28,73 @@ class RetryableWriteError(Exception):
 
 
 class PermanentWriteError(Exception):
-    pass
+    """Points InfluxDB refuses. `partial`: it wrote the request's other points and
+    dropped `dropped` (InfluxDB 1.x's "partial write" answer), so nothing is to be
+    sent again; otherwise nothing of the request was written. `reason` is a label."""
+
+    def __init__(
+        self, message: str, *, partial: bool = False, dropped: int = 0, reason: str = "refused"
+    ) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.dropped = dropped
+        self.reason = reason
+
+
+_REFUSALS = (
+    ("field type conflict", "field_type_conflict"),
+    ("max-values-per-tag", "max_values_per_tag"),
+    ("max-series-per-database", "max_series"),
+    ("beyond retention policy", "beyond_retention"),
+    ("unable to parse", "unparseable"),
+)
+_DROPPED = re.compile(r"dropped=(\d+)")
+
+
+def refusal(status: int, text: str) -> PermanentWriteError:
+    """The error for a refused write, from InfluxDB's answer: whether the other points
+    were written, how many were dropped and why. InfluxDB 1.x writes every valid point of
+    a request and answers 400 "partial write: <reason> dropped=N" (a line it cannot
+    parse is named, with dropped=0); 2.x says the same with 422."""
+    partial = "partial write" in text
+    reason = next((label for needle, label in _REFUSALS if needle in text), "refused")
+    m = _DROPPED.search(text)
+    dropped = int(m.group(1)) if m else 0
+    if reason == "unparseable":
+        dropped = max(dropped, text.count("unable to parse"))
+    return PermanentWriteError(
+        f"InfluxDB refused points ({status}): {text[:500]}",
+        partial=partial,
+        dropped=max(dropped, 1) if partial else dropped,
+        reason=reason,
+    )
+
+
+def _request_level(text: str) -> bool:
+    """Refusals of the whole request that the operator fixes (a policy or database not
+    there yet): wait, as for a 404, rather than drop."""
+    return "retention policy not found" in text or "database not found" in text
 
 
 class Influx(Protocol):
     def write(self, lines: list[str], rp: str | None = None) -> None: ...
     def query(self, q: str, epoch: str = "ns") -> list[dict[str, Any]]: ...
+    def query_chunks(
+        self, q: str, epoch: str = "ns", chunk_size: int = 10_000
+    ) -> Iterator[dict[str, Any]]: ...
     def ping(self) -> bool: ...
     def ensure_database(self) -> None: ...
     def close(self) -> None: ...
+
+
+def shard_duration(duration: str) -> str:
+    """InfluxDB's own default shard group duration for a retention duration, said
+    explicitly: altering a policy keeps its old shard duration, and InfluxDB refuses a
+    retention shorter than that (autogen's is 7 days)."""
+    days = duration_days(duration)
+    if days is None or days >= 180:
+        return "7d"
+    return "1d" if days >= 2 else "1h"
 
 
 class InfluxV1:
@@ -83,11 +143,11 @@ class InfluxV1:
         r = self._request("POST", "/write", params, "\n".join(lines).encode())
         if r.status in (200, 204):
             return
-        text = r.data.decode(errors="replace")[:500]
-        if r.status >= 500 or r.status in (401, 403, 404, 408, 429):
+        text = r.data.decode(errors="replace")
+        if r.status >= 500 or r.status in (401, 403, 404, 408, 429) or _request_level(text):
             # 404: no database yet; 401/403: credentials being fixed; all wait, not drop.
-            raise RetryableWriteError(f"InfluxDB answered {r.status}: {text}")
-        raise PermanentWriteError(f"InfluxDB refused points ({r.status}): {text}")
+            raise RetryableWriteError(f"InfluxDB answered {r.status}: {text[:500]}")
+        raise refusal(r.status, text)
 
     def query(self, q: str, epoch: str = "ns") -> list[dict[str, Any]]:
         """Series of the first statement's result, as InfluxDB returns them."""
@@ -100,6 +160,52 @@ class InfluxV1:
             raise PermanentWriteError(f"query error: {results[0]['error']}")
         series: list[dict[str, Any]] = results[0].get("series", []) if results else []
         return series
+
+    def query_chunks(
+        self, q: str, epoch: str = "ns", chunk_size: int = 10_000
+    ) -> Iterator[dict[str, Any]]:
+        """The series of one statement's result as InfluxDB streams them (`chunked=true`),
+        at most `chunk_size` rows each: memory bounded by a chunk, not by the result."""
+        fields = {
+            "db": self.database,
+            "q": q,
+            "epoch": epoch,
+            "chunked": "true",
+            "chunk_size": str(chunk_size),
+        }
+        try:
+            r = self._http.request(
+                "POST",
+                f"{self.url}/query",
+                fields=fields,
+                headers=self._headers,
+                preload_content=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise RetryableWriteError(f"InfluxDB at {self.url} unreachable: {exc}") from None
+        try:
+            if r.status != 200:
+                raise RetryableWriteError(f"query failed ({r.status}): {r.read()[:300]!r}")
+            rest = b""
+            for block in r.stream(256 * 1024):
+                rest += block
+                *lines, rest = rest.split(b"\n")
+                for line in lines:
+                    yield from self._chunk_series(line)
+            yield from self._chunk_series(rest)
+        except urllib3.exceptions.HTTPError as exc:
+            raise RetryableWriteError(f"InfluxDB query interrupted: {exc}") from None
+        finally:
+            r.release_conn()
+
+    @staticmethod
+    def _chunk_series(line: bytes) -> Iterator[dict[str, Any]]:
+        if not line.strip():
+            return
+        for result in json.loads(line).get("results", []):
+            if "error" in result:
+                raise PermanentWriteError(f"query error: {result['error']}")
+            yield from result.get("series", [])
 
     def ping(self) -> bool:
         try:
@@ -119,13 +225,18 @@ class InfluxV1:
         if duration is not None:
             if raw:
                 self._create_or_alter(
-                    f'RETENTION POLICY "{raw}" ON "{db}" DURATION {duration} REPLICATION 1 DEFAULT'
+                    f'RETENTION POLICY "{raw}" ON "{db}" DURATION {duration} REPLICATION 1 '
+                    f"SHARD DURATION {shard_duration(duration)} DEFAULT"
                 )
             else:
-                self._admin(f'ALTER RETENTION POLICY "autogen" ON "{db}" DURATION {duration}')
+                self._admin(
+                    f'ALTER RETENTION POLICY "autogen" ON "{db}" DURATION {duration} '
+                    f"SHARD DURATION {shard_duration(duration)}"
+                )
+        rollups = self.settings.rollup_retention
         self._create_or_alter(
-            f'RETENTION POLICY "{ROLLUP_RP}" ON "{db}" '
-            f"DURATION {self.settings.rollup_retention} REPLICATION 1"
+            f'RETENTION POLICY "{ROLLUP_RP}" ON "{db}" DURATION {rollups} REPLICATION 1 '
+            f"SHARD DURATION {shard_duration(rollups)}"
         )
 
     def _create_or_alter(self, policy: str) -> None:
@@ -184,11 +295,15 @@ class InfluxV2(InfluxV1):
         except ApiException as exc:
             # status 0 or None: influxdb-client's way of saying the request never got an
             # answer (TLS error, reset connection)
-            if not exc.status or exc.status >= 500 or exc.status in (401, 403, 404, 408, 429):
+            body = str(exc.body or "")
+            if (
+                not exc.status
+                or exc.status >= 500
+                or exc.status in (401, 403, 404, 408, 429)
+                or _request_level(body)
+            ):
                 raise RetryableWriteError(f"InfluxDB answered {exc.status}: {exc.reason}") from None
-            raise PermanentWriteError(
-                f"InfluxDB refused points ({exc.status}): {exc.body}"
-            ) from None
+            raise refusal(exc.status, body) from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             raise RetryableWriteError(f"InfluxDB at {self.url} unreachable: {exc}") from None
 

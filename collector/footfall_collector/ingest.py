@@ -8,15 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 from pydantic import ValidationError
 
+from footfall_contract.limits import MAX_PAYLOAD_BYTES
 from footfall_contract.messages import (
-    CrossingBatch,
-    FaultBatch,
+    CrossingEvent,
+    FaultEvent,
     Health,
-    PresenceBatch,
+    PresenceEvent,
+    ReceivedBatch,
+    ReceivedCrossings,
+    ReceivedFaults,
+    ReceivedPresence,
     Status,
+    check_event,
 )
 from footfall_contract.site import Site
 from footfall_contract.timefmt import parse_ts
@@ -33,6 +40,7 @@ REASONS = (
     "schema",
     "unknown_door",
     "unknown_sensor",
+    "unknown_source",
     "future",
     "too_old",
 )
@@ -73,17 +81,21 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Limits:
-    max_payload_bytes: int = 256 * 1024
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
     max_future_ms: int = 300_000
     max_age_ms: int | None = 400 * 24 * 3600 * 1000
     """The raw retention: InfluxDB drops older points, so they are refused with a reason."""
 
 
-def _schema_detail(exc: ValidationError) -> str:
+Ev = TypeVar("Ev", CrossingEvent, PresenceEvent, FaultEvent)
+
+
+def _schema_detail(exc: ValidationError, prefix: str = "") -> str:
+    """The first five problems, each with where it is (`events.3.dir`)."""
     parts = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = ".".join([prefix, *(str(p) for p in err["loc"])] if prefix else map(str, err["loc"]))
+        parts.append(f"{loc or 'payload'}: {err['msg']}")
     more = len(exc.errors()) - 5
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
@@ -98,6 +110,7 @@ class Ingest:
         # agents come from topics the broker's ACL allows.
         self._crossing_heads = lru_cache(maxsize=4096)(self._heads)
         self._sensors = {p.id: p.zone for p in site.presence}
+        self._fault_sources = site.fault_sources()
 
     def _heads(self, door: str, direction: str, agent: str) -> tuple[str, ...]:
         entered, left = self.site.door_effects(door)
@@ -160,9 +173,32 @@ class Ingest:
             return False
         return True
 
+    def _events(
+        self,
+        batch_type: type[ReceivedBatch[Ev]],
+        model: type[Ev],
+        agent: str,
+        data: bytes,
+        out: Outcome,
+    ) -> list[Ev]:
+        """The valid events of a message. A bad envelope (not JSON, no epoch, no events)
+        raises for the whole message; a bad event becomes its own `schema` rejection
+        and the others are kept."""
+        batch = batch_type.model_validate_json(data)
+        valid: list[Ev] = []
+        for i, item in enumerate(batch.events):
+            if isinstance(item, model):
+                valid.append(item)
+                continue
+            try:
+                valid.append(check_event(model, item))
+            except ValidationError as exc:
+                detail = _schema_detail(exc, f"events.{i}")
+                out.rejections.append(Rejection("schema", detail, agent, out.kind))
+        return valid
+
     def _crossing(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
-        batch = CrossingBatch.model_validate_json(data)
-        for e in batch.events:
+        for e in self._events(ReceivedCrossings, CrossingEvent, agent, data, out):
             if e.door not in self._doors:
                 out.rejections.append(
                     Rejection(
@@ -183,8 +219,7 @@ class Ingest:
             out.events += 1
 
     def _presence(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
-        batch = PresenceBatch.model_validate_json(data)
-        for e in batch.events:
+        for e in self._events(ReceivedPresence, PresenceEvent, agent, data, out):
             zone = self._sensors.get(e.sensor)
             if zone is None:
                 out.rejections.append(
@@ -210,8 +245,18 @@ class Ingest:
             out.events += 1
 
     def _fault(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
-        batch = FaultBatch.model_validate_json(data)
-        for e in batch.events:
+        for e in self._events(ReceivedFaults, FaultEvent, agent, data, out):
+            if e.source not in self._fault_sources:
+                out.rejections.append(
+                    Rejection(
+                        "unknown_source",
+                        f"fault source {e.source!r} is neither a door's beam (<door>/outer, "
+                        f"<door>/inner) nor a presence sensor of site {self.site.site!r}",
+                        agent,
+                        "fault",
+                    )
+                )
+                continue
             ts = parse_ts(e.ts)
             if not self._check_time(ts, now_ms, agent, "fault", out):
                 continue

@@ -52,6 +52,17 @@ class Metrics:
             "Messages received but not yet written and acknowledged",
             registry=r,
         )
+        self.queued_lines = Gauge(
+            "footfall_queued_points",
+            "Points received but not yet written (QoS 0 is dropped beyond max_queued_points)",
+            registry=r,
+        )
+        self.dropped_points = Counter(
+            "footfall_influx_dropped_points",
+            "Points InfluxDB refused and dropped (the others of the request are stored)",
+            ["reason"],
+            registry=r,
+        )
         self.connected = Gauge("footfall_connected", "1 when connected", ["target"], registry=r)
         self.zone_occupancy = Gauge(
             "footfall_zone_occupancy", "People in the zone now", ["zone"], registry=r

@@ -6,9 +6,12 @@ they carry is written (paho `manual_ack`), so a crash, a broker restart or an In
 outage just means the broker delivers them again.
 
 Nothing is counted twice: InfluxDB points get times derived from the event (see
-`points.py`), so re-writing is idempotent; live occupancy remembers the keys of the
-crossings it applied since the last reset, and after a restart it is rebuilt from the
-crossings InfluxDB already holds, keys included.
+`points.py`), so re-writing is idempotent; live occupancy remembers the recent keys of
+the crossings it applied per agent (`dedup.py`) and asks InfluxDB about older ones, and
+after a restart it is rebuilt from the crossings InfluxDB already holds, read in pages.
+
+Memory is bounded for any QoS: Receive Maximum bounds QoS 1 messages in flight, and
+QoS 0 messages are dropped (counted) while too much waits for InfluxDB.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_subscription, zone_occupancy_topic
 
 from .config import CollectorSettings, duration_days
+from .dedup import RecentKeys, Verdict
 from .history import HistoryWorker
 from .influx import Influx, PermanentWriteError, RetryableWriteError, connect
 from .ingest import CrossingSeen, Ingest, Limits, Outcome, rejection_point
@@ -59,6 +63,7 @@ class _Work:
     lines: list[str]
     ack: tuple[int, int, int] | None = None  # (connection generation, mid, qos)
     windows: dict[int, int] | None = None  # reset windows with crossings: start -> earliest
+    check: list[CrossingSeen] | None = None  # below their agent's low-water mark
 
 
 @dataclass
@@ -92,12 +97,14 @@ class Collector:
         )
         self.metrics = Metrics()
         self.metrics.unacked.set_function(lambda: self._unacked)
+        self.metrics.queued_lines.set_function(lambda: self._queued_lines)
+        self._overload_drops = self.metrics.rejected.labels("overload_qos0")
         self.engine = OccupancyEngine(site)
-        self._lock = threading.Lock()  # engine, seen keys, agents, dirty zones, unacked
+        self._lock = threading.Lock()  # engine, recent keys, agents, dirty zones, unacked
         # The connection generation and the acks that depend on it: a lock of their own,
         # so that acking a batch does not hold up paho's thread handling new messages.
         self._ack_lock = threading.Lock()
-        self._seen: set[tuple[str, int]] = set()
+        self._recent = RecentKeys(ing.dedup_keys_per_agent)
         self._dirty: set[str] = set()  # zones to publish on MQTT
         self._held: list[CrossingSeen] = []
         self._pending_occupancy: dict[tuple[str, int], ZoneState] = {}  # (zone, ms) -> state
@@ -107,6 +114,7 @@ class Collector:
         self._next_reset_ms = 0
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._unacked = 0  # messages received, not yet written and acknowledged
+        self._queued_lines = 0  # points received, not yet written
         self._generation = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -187,34 +195,78 @@ class Collector:
     def _prepare_influx(self) -> None:
         self._retry("create database", self.influx.ensure_database)
 
+    REBUILD_SPAN_MS = 3_600_000
+    """The rebuild reads an hour of crossings per query, each streamed in pages."""
+    REBUILD_PAGE = 10_000
+
     def _rebuild(self) -> None:
         """Occupancy since the last reset from the crossings InfluxDB holds."""
-        now = self.clock.now_ms()
-        self._last_reset_ms = last_reset_before(self.site, now)
-        self._next_reset_ms = next_reset_after(self.site, now)
-        q = (
-            'SELECT "count", "door", "dir", "agent" FROM "crossing" '
-            f"WHERE \"site\" = '{self.site.site}' AND time >= {self._last_reset_ms}ms"
-        )
-        series = self._retry("rebuild occupancy", lambda: self.influx.query(q)) or []
-        applied = 0
-        with self._lock:
-            for s in series:
-                cols = s["columns"]
-                i_time, i_door, i_dir, i_agent = (
-                    cols.index(c) for c in ("time", "door", "dir", "agent")
-                )
-                for row in s["values"]:
-                    key = (row[i_agent], int(row[i_time]))
-                    if key in self._seen or not self.engine.knows(row[i_door]):
-                        continue
-                    self._seen.add(key)
-                    self._dirty.update(self.engine.apply(row[i_door], row[i_dir]))
-                    applied += 1
-            self._dirty.update(z.id for z in self.site.zones)
+        applied = self._retry("rebuild occupancy", self._rebuild_once)
         log.info(
-            "rebuilt occupancy from %d crossings since %s", applied, format_ts(self._last_reset_ms)
+            "rebuilt occupancy from %d crossings since %s",
+            applied or 0,
+            format_ts(self._last_reset_ms),
         )
+
+    def _rebuild_once(self) -> int:
+        """One attempt, from scratch: an hour of crossings per query, streamed in pages of
+        `REBUILD_PAGE` rows in time order, so memory is bounded by a page and the recent
+        keys (not by the day's traffic) and each query by an hour of the site's data.
+        Crossings stamped after the coming reset are held for it, as live ones are."""
+        now = self.clock.now_ms()
+        with self._lock:
+            self.engine.reset()
+            self._recent.clear()
+            self._held = []
+            self._last_reset_ms = last_reset_before(self.site, now)
+            self._next_reset_ms = next_reset_after(self.site, now)
+        site = self.site.site.replace("\\", "\\\\").replace("'", "\\'")
+        head = f'SELECT "count", "door", "dir", "agent" FROM "crossing" WHERE "site" = \'{site}\''
+        # Beyond this only crossings stamped in the future can be: one open-ended query.
+        horizon = now + round(self.settings.ingest.max_future_s * 1000) + 1
+        applied = 0
+        start = self._last_reset_ms
+        while True:
+            end = start + self.REBUILD_SPAN_MS
+            last = end >= horizon
+            q = f"{head} AND time >= {start}ms" + ("" if last else f" AND time < {end}ms")
+            for page in self.influx.query_chunks(q, chunk_size=self.REBUILD_PAGE):
+                applied += self._rebuild_page(page)
+            if last:
+                break
+            start = end
+        with self._lock:
+            self._dirty.update(z.id for z in self.site.zones)
+        return applied
+
+    def _rebuild_page(self, page: dict[str, Any]) -> int:
+        """Rows in time order: a key already recorded (or below its agent's mark, which in
+        time order means seen before) is the same crossing stored under another tag set.
+        The hot loop of a restart: millions of rows on a busy day."""
+        cols = page["columns"]
+        i_time, i_door, i_dir, i_agent = (cols.index(c) for c in ("time", "door", "dir", "agent"))
+        applied = 0
+        agents: set[str] = set()
+        held_from = self._next_reset_ms * 1_000_000
+        add, apply, knows, new = self._recent.add, self.engine.apply, self.engine.knows, Verdict.NEW
+        with self._lock:
+            for row in page["values"]:
+                agent, time_ns, door = row[i_agent], int(row[i_time]), row[i_door]
+                if not agent or not knows(door):
+                    continue
+                if time_ns >= held_from:
+                    c = CrossingSeen(
+                        agent, (agent, time_ns), time_ns // 1_000_000, door, row[i_dir]
+                    )
+                    self._held.append(c)
+                    continue
+                agents.add(agent)
+                if add(agent, time_ns) is new:
+                    apply(door, row[i_dir])
+                    applied += 1
+            for agent in agents:
+                self._recent.trim(agent)
+        return applied
 
     # -- MQTT callbacks (paho's thread) --------------------------------------------------
 
@@ -252,6 +304,15 @@ class Collector:
             log.exception("failed to handle a message on %s", msg.topic)
 
     def _handle(self, msg: mqtt.MQTTMessage) -> None:
+        if msg.qos == 0 and self._overloaded():
+            self._overload_drops.inc()
+            self._log_limited(
+                "overload_qos0",
+                f"overloaded ({self._unacked} messages, {self._queued_lines} points waiting "
+                f"for InfluxDB): QoS 0 messages dropped (rejected as overload_qos0), "
+                f"e.g. on {msg.topic}",
+            )
+            return
         now = self.clock.now_ms()
         out = self.ingest.handle(msg.topic, bytes(msg.payload), now)
         m = self.metrics
@@ -262,9 +323,11 @@ class Collector:
         points = out.points
         # Changed only on this (paho's) thread, by on_connect and on_disconnect.
         generation = self._generation
+        check: list[CrossingSeen] = []
         with self._lock:
-            points += self._apply(out, now)
+            points += self._apply(out, now, check)
             self._unacked += 1
+            self._queued_lines += len(out.lines) + len(points) + len(out.rejections)
         for r in out.rejections:
             m.rejected.labels(r.reason).inc()
             self._log_limited(
@@ -279,7 +342,13 @@ class Collector:
                 windows[w] = min(c.ts_ms, windows.get(w, c.ts_ms))
         lines = out.lines
         lines += [p.line() for p in points]
-        self._queue.put(_Work(lines, (generation, msg.mid, msg.qos), windows))
+        self._queue.put(_Work(lines, (generation, msg.mid, msg.qos), windows, check or None))
+
+    def _overloaded(self) -> bool:
+        """Too much waits for InfluxDB to take more QoS 0 messages. Receive Maximum bounds
+        QoS 1 (the broker keeps the rest); nothing bounds QoS 0 but this."""
+        ing = self.settings.ingest
+        return self._unacked >= ing.receive_maximum or self._queued_lines >= ing.max_queued_points
 
     def _window_start(self, ts_ms: int) -> int:
         """The reset window an event belongs to (for its history); today's without a
@@ -289,12 +358,15 @@ class Collector:
             return last
         return window_of(self.site, ts_ms).start_ms
 
-    def _apply(self, out: Outcome, now: int) -> list[Point]:
-        """Occupancy and agent state from one message (under the lock)."""
+    def _apply(self, out: Outcome, now: int, check: list[CrossingSeen]) -> list[Point]:
+        """Occupancy and agent state from one message (under the lock); crossings only
+        InfluxDB can tell about go to `check`."""
         points: list[Point] = []
         changed: set[str] = set()
         for c in out.crossings:
-            changed |= self._apply_crossing(c)
+            changed |= self._apply_crossing(c, check)
+        if out.crossings and out.agent is not None:
+            self._recent.trim(out.agent)
         if changed:
             self._dirty |= changed
             for z in changed:
@@ -323,18 +395,22 @@ class Collector:
                 self._agents[agent] = _Agent(True, now, known.epoch if known else "")
         return points
 
-    def _apply_crossing(self, c: CrossingSeen) -> set[str]:
-        """One crossing into live occupancy, once (under the lock); the zones changed."""
-        if c.key in self._seen:
-            self.metrics.duplicates.inc()
-            return set()
+    def _apply_crossing(self, c: CrossingSeen, check: list[CrossingSeen]) -> set[str]:
+        """One crossing into live occupancy, once (under the lock); the zones changed. A
+        key at or below its agent's low-water mark goes to `check` (docs/collector.md)."""
         if c.ts_ms < self._last_reset_ms:
             self.metrics.late.inc()  # history only: it belongs before the last reset
             return set()
         if c.ts_ms >= self._next_reset_ms:
             self._held.append(c)  # after the coming reset: counted once it is done
             return set()
-        self._seen.add(c.key)
+        verdict = self._recent.add(c.key[0], c.key[1])
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.duplicates.inc()
+            return set()
+        if verdict is Verdict.CHECK:
+            check.append(c)
+            return set()
         return set(self.engine.apply(c.door, c.dir))
 
     def _agent_point(
@@ -410,15 +486,21 @@ class Collector:
         of messages a second would fill the window and leave the broker waiting for acks.
         While a batch fills, the queue is polled every few ms instead of waking up for
         each message: at thousands of messages a second those wake-ups (and the GIL
-        hand-overs they force on paho's thread) cost more than the writes."""
+        hand-overs they force on paho's thread) cost more than the writes.
+        A message with crossings to check against InfluxDB starts a batch of its own, so
+        that everything that came before it is stored when it is checked."""
         ing = self.settings.ingest
         poll = min(0.01, ing.flush_interval_s)
         max_messages = max(1, ing.receive_maximum // 4)
-        while not self._stop.is_set() or not self._queue.empty():
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+        carry: _Work | None = None
+        while not self._stop.is_set() or not self._queue.empty() or carry is not None:
+            if carry is not None:
+                first, carry = carry, None
+            else:
+                try:
+                    first = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
             batch = [first]
             lines = len(first.lines)
             deadline = time.monotonic() + ing.flush_interval_s
@@ -431,6 +513,9 @@ class Collector:
                         break
                     time.sleep(min(poll, remaining))
                     continue
+                if item.check:
+                    carry = item
+                    break
                 batch.append(item)
                 lines += len(item.lines)
             self._write_batch(batch)
@@ -438,30 +523,43 @@ class Collector:
     def _write_batch(self, batch: list[_Work]) -> None:
         with self._ack_lock:
             generation = self._generation
-        # Work of an earlier connection: the broker delivers those messages again, so
-        # writing them now would only pile up copies while InfluxDB is away.
-        current = [w for w in batch if w.ack is None or w.ack[0] == generation]
-        stale = len(batch) - len(current)
-        lines = [line for w in current for line in w.lines]
+        if batch[0].check and not self._resolve_checks(batch[0].check):
+            return  # shutting down with InfluxDB away: the broker keeps the messages
+        # Work of an earlier connection is written too, not acknowledged: the broker
+        # delivers those messages again, but their crossings are applied, and the check
+        # of a late re-delivery relies on every applied crossing being stored in order.
+        lines = [line for w in batch for line in w.lines]
         lines += self._take_pending_occupancy()
-        lines += self._pending_history_lines(current)
+        lines += self._pending_history_lines(batch)
         started = time.monotonic()
         if not self._write_lines(lines):
             return  # shutting down with InfluxDB away: the broker keeps the messages
         self.metrics.write_seconds.observe(time.monotonic() - started)
         self.metrics.batch_points.observe(len(lines))
-        acks = [w.ack for w in current if w.ack is not None]
+        acks = [w.ack for w in batch if w.ack is not None and w.ack[0] == generation]
+        received = sum(w.ack is not None for w in batch)
+        queued = sum(len(w.lines) for w in batch)
         with self._lock:
-            self._unacked -= len(acks) + stale
+            self._unacked -= received
+            self._queued_lines -= queued
         with self._ack_lock:
             if self._generation == generation:  # an ack must not reach the next connection
                 for _, mid, qos in acks:
                     if qos > 0:
                         self.client.ack(mid, qos)
 
+    SPLIT_BUDGET = 32
+    """Requests one batch may spend finding the points of a request refused as a whole."""
+
     def _write_lines(self, lines: list[str]) -> bool:
-        """Write, retrying while InfluxDB is away; a batch it refuses is split until the
-        refused points are found, so one bad point cannot take good ones with it."""
+        """Write, retrying while InfluxDB is away. Points it refuses never hold up or take
+        the others with them: InfluxDB 1.x writes the rest of the request and says what it
+        dropped ("partial write"), which is counted by reason and not sent again; a
+        request refused as a whole (nothing written) is halved to find the refused points,
+        within `SPLIT_BUDGET` requests, and what is still unresolved then is dropped."""
+        return self._write_part(lines, [self.SPLIT_BUDGET])
+
+    def _write_part(self, lines: list[str], budget: list[int]) -> bool:
         delay = 0.2
         while True:
             try:
@@ -477,12 +575,108 @@ class Collector:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
             except PermanentWriteError as exc:
+                self._set_influx(True)
                 self.metrics.write_errors.labels("permanent").inc()
-                if len(lines) == 1:
-                    log.error("InfluxDB refused a point, dropped: %s (%s)", lines[0][:300], exc)
+                if exc.partial:
+                    self._count_dropped(exc.reason, exc.dropped, exc)
                     return True
+                if len(lines) == 1 or budget[0] < 2:
+                    self._count_dropped(exc.reason, len(lines), exc)
+                    return True
+                budget[0] -= 2
                 half = len(lines) // 2
-                return self._write_lines(lines[:half]) and self._write_lines(lines[half:])
+                return self._write_part(lines[:half], budget) and self._write_part(
+                    lines[half:], budget
+                )
+
+    def _count_dropped(self, reason: str, points: int, exc: Exception) -> None:
+        self.metrics.dropped_points.labels(reason).inc(points)
+        self._log_limited(
+            f"dropped:{reason}",
+            f"InfluxDB refused {points} point(s) ({reason}), dropped; the rest are stored: {exc}",
+        )
+
+    # -- exactly-once below the low-water mark -------------------------------------------
+
+    CHECK_GAP_NS = 600 * 10**9
+    """Keys to check further apart than this are looked up by separate queries."""
+
+    def _resolve_checks(self, check: list[CrossingSeen]) -> bool:
+        """Crossings at or below their agent's low-water mark (a late re-delivery, or an
+        agent whose clock went back) are applied only if InfluxDB does not hold their
+        point yet. Every crossing applied before is stored by now: it arrived earlier,
+        and a message with checks starts its own batch once every earlier one is written.
+        False when shutting down before InfluxDB answered."""
+        by_agent: dict[str, list[int]] = {}
+        for c in check:
+            if c.ts_ms >= self._last_reset_ms:
+                by_agent.setdefault(c.key[0], []).append(c.key[1])
+        stored: set[tuple[str, int]] = set()
+        for agent, times in by_agent.items():
+            found = self._stored_until_answered(agent, times)
+            if found is None:
+                return False
+            stored.update((agent, t) for t in found)
+        now = self.clock.now_ms()
+        changed: set[str] = set()
+        with self._lock:
+            for c in check:
+                if c.ts_ms < self._last_reset_ms:
+                    self.metrics.late.inc()
+                elif c.ts_ms >= self._next_reset_ms:
+                    self._held.append(c)
+                elif c.key in stored:
+                    self.metrics.duplicates.inc()
+                else:
+                    stored.add(c.key)  # a second copy in the same message is a duplicate
+                    changed.update(self.engine.apply(c.door, c.dir))
+            if changed:
+                self._dirty |= changed
+                for z in changed:
+                    self._pending_occupancy[(z, now)] = self.engine.state(z)
+        return True
+
+    def _stored(self, agent: str, times: list[int]) -> set[int]:
+        """Which of these point times of an agent's crossings InfluxDB holds."""
+        wanted = set(times)
+        ordered = sorted(wanted)
+        site = self.site.site.replace("\\", "\\\\").replace("'", "\\'")
+        who = agent.replace("\\", "\\\\").replace("'", "\\'")
+        found: set[int] = set()
+        lo = prev = ordered[0]
+        for t in [*ordered[1:], None]:
+            if t is not None and t - prev <= self.CHECK_GAP_NS:
+                prev = t
+                continue
+            q = (
+                f'SELECT "count" FROM "crossing" WHERE "site" = \'{site}\' '
+                f"AND \"agent\" = '{who}' AND time >= {lo} AND time <= {prev}"
+            )
+            for page in self.influx.query_chunks(q):
+                i_time = page["columns"].index("time")
+                found.update(int(row[i_time]) for row in page["values"])
+            if t is not None:
+                lo = prev = t
+        return found & wanted
+
+    def _stored_until_answered(self, agent: str, times: list[int]) -> set[int] | None:
+        """`_stored`, retried while InfluxDB is away (None once shutting down). A query it
+        refuses would be a bug: the crossings are then taken as stored (not applied),
+        rather than maybe applied twice."""
+        delay = 0.2
+        while True:
+            try:
+                return self._stored(agent, times)
+            except RetryableWriteError as exc:
+                self._set_influx(False)
+                if self._stop.is_set() and not self.mqtt_connected:
+                    return None
+                self._log_limited("check-retry", f"InfluxDB check failed, retrying: {exc}")
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
+            except PermanentWriteError as exc:
+                log.error("InfluxDB refused the exactly-once check, crossings not applied: %s", exc)
+                return set(times)
 
     def _set_influx(self, ok: bool) -> None:
         if ok != self.influx_ok:
@@ -516,7 +710,10 @@ class Collector:
                 dirty, self._dirty = self._dirty, set()
                 states = [self.engine.state(z) for z in sorted(dirty)]
             if points:
-                self._queue.put(_Work([p.line() for p in points]))
+                lines = [p.line() for p in points]
+                with self._lock:
+                    self._queued_lines += len(lines)
+                self._queue.put(_Work(lines))
             if self.mqtt_connected:
                 for s in states:
                     payload = {
@@ -542,7 +739,7 @@ class Collector:
         """The daily reset (under the lock): every zone to 0, what was left recorded."""
         drift = {s.zone: s.drift for s in self.engine.states()}
         before = self.engine.reset()
-        self._seen.clear()
+        self._recent.clear()
         ended = self._last_reset_ms
         self._last_reset_ms = self._next_reset_ms
         self._next_reset_ms = next_reset_after(self.site, max(now, self._last_reset_ms))
@@ -560,9 +757,15 @@ class Collector:
                 for z, c in before.items()
             ),
         ]
+        # Held crossings were written when they came, applied only now: nothing is
+        # forgotten before the trim below, so their duplicates are found here and none
+        # needs the InfluxDB check (which takes a stored crossing as applied).
         held, self._held = self._held, []
+        check: list[CrossingSeen] = []
         for c in held:
-            self._apply_crossing(c)
+            self._apply_crossing(c, check)
+        for agent in {c.agent for c in held}:
+            self._recent.trim(agent)
         points += self._occupancy_points({z.id for z in self.site.zones}, now)
         self._dirty.update(z.id for z in self.site.zones)
         return points
@@ -598,6 +801,15 @@ class Collector:
     @property
     def unacked(self) -> int:
         return self._unacked
+
+    @property
+    def queued_points(self) -> int:
+        return self._queued_lines
+
+    @property
+    def dedup_keys(self) -> int:
+        """Crossing keys held for exactly-once occupancy (bounded per agent)."""
+        return len(self._recent)
 
     @property
     def healthy(self) -> bool:

@@ -3,19 +3,24 @@ validate them in the collector (and by anyone writing a third-party producer).""
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+import math
+from typing import Annotated, Final, Generic, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictInt,
     StringConstraints,
+    model_validator,
 )
+from pydantic_core import to_json
 
 from . import __version__
+from .limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from .timefmt import format_ts, parse_ts
 from .topics import ID_PATTERN
 
@@ -28,10 +33,19 @@ def _check_ts(value: str) -> str:
 
 
 Timestamp = Annotated[str, AfterValidator(_check_ts)]
+# pydantic's (Rust) patterns: `$` is the end of the text, so "door\n" is refused.
 Id = Annotated[str, StringConstraints(pattern=rf"^{ID_PATTERN}$", max_length=64)]
 Epoch = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Seq = Annotated[StrictInt, Field(ge=0)]
 Direction = Literal["in", "out"]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+"""InfluxDB refuses inf and NaN: such a number is refused here, with a reason."""
+Beam = Literal["outer", "inner"]
+BEAMS: Final[tuple[Beam, ...]] = get_args(Beam)
+FaultName = Literal["beam_blocked", "beam_flapping"]
+FAULT_NAMES: Final[tuple[FaultName, ...]] = get_args(FaultName)
+"""The faults the edge raises (docs/spec.md §1); a `source` is a door's beam,
+`<door>/<beam>`, or a presence sensor of the site (`Site.fault_sources`)."""
 
 
 class _Message(BaseModel):
@@ -42,6 +56,9 @@ class _Message(BaseModel):
 class _Event(_Message):
     seq: Seq
     ts: Timestamp
+    clock_unsynced: StrictBool = False
+    """`ts` came from a clock NTP had not set and could not be corrected before the event
+    was first sent: kept and counted, but its time may be off (docs/spec.md §2)."""
 
     @property
     def ts_ms(self) -> int:
@@ -60,7 +77,7 @@ class PresenceEvent(_Event):
 
 class FaultEvent(_Event):
     source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./:-]{1,128}$")]
-    fault: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$", max_length=64)]
+    fault: FaultName
     active: StrictBool
 
 
@@ -77,6 +94,29 @@ class EventBatch(_Message, Generic[E]):
 CrossingBatch = EventBatch[CrossingEvent]
 PresenceBatch = EventBatch[PresenceEvent]
 FaultBatch = EventBatch[FaultEvent]
+
+
+class ReceivedBatch(_Message, Generic[E]):
+    """What a receiver checks as a whole is the envelope; each event is checked on its
+    own, so that one bad event never costs the others (docs/spec.md §2). A valid event
+    comes back as its model, an invalid one as the JSON value it was: `check_event`
+    says why it is invalid."""
+
+    epoch: Epoch
+    events: Annotated[
+        list[Annotated[E | JsonValue, Field(union_mode="left_to_right")]], Field(min_length=1)
+    ]
+
+
+ReceivedCrossings = ReceivedBatch[CrossingEvent]
+ReceivedPresence = ReceivedBatch[PresenceEvent]
+ReceivedFaults = ReceivedBatch[FaultEvent]
+
+
+def check_event(model: type[E], raw: object) -> E:
+    """`raw` (an event a `ReceivedBatch` kept as it came) validated again as JSON, as in
+    the batch: the ValidationError it raises names the problems."""
+    return model.model_validate_json(to_json(raw, inf_nan_mode="constants"))
 
 
 class Status(_Message):
@@ -98,9 +138,28 @@ class Health(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     epoch: Epoch
     ts: Timestamp
-    uptime_s: Annotated[float, Field(ge=0)]
+    uptime_s: Annotated[FiniteFloat, Field(ge=0)]
     queue_depth: Annotated[StrictInt, Field(ge=0)]
     totals: dict[str, DoorTotals]
+
+    @model_validator(mode="after")
+    def _finite_extras(self) -> Health:
+        """1e999 and NaN parse as floats; InfluxDB would refuse them later, so refuse
+        them here, in any extra field too."""
+        for name, value in (self.model_extra or {}).items():
+            if not _all_finite(value):
+                raise ValueError(f"{name}: numbers must be finite (not inf or NaN)")
+        return self
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    return True
 
 
 class Occupancy(_Message):

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from .messages import BEAMS
 from .topics import check_id
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ __all__ = [
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Day names used in opening-hours keys, indexed by `date.weekday()`."""
 
-_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
-_HOURS = re.compile(r"^(\d\d:\d\d)-(\d\d:\d\d)$")
+# Used with fullmatch: `$` would accept a trailing newline.
+_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+_HOURS = re.compile(r"(\d\d:\d\d)-(\d\d:\d\d)")
 _ALL_DAY_END: Final = dt.time.max
 """`hours_on` end for "...-24:00" and for a site without any opening hours."""
 
@@ -93,7 +95,7 @@ def _quoted_hint(value: object, what: str) -> None:
 
 
 def _parse_time(value: str, what: str) -> dt.time:
-    match = _TIME.match(value)
+    match = _TIME.fullmatch(value)
     if not match:
         raise ValueError(f'{what} must be a time "HH:MM" (24 h), not {value!r}')
     return dt.time(int(match[1]), int(match[2]))
@@ -119,7 +121,7 @@ def _parse_hours(value: str) -> Hours | None:
     """ "08:00-20:00" -> (start, end); "closed" -> None; end may be "24:00"."""
     if value == "closed":
         return None
-    match = _HOURS.match(value)
+    match = _HOURS.fullmatch(value)
     if not match:
         raise ValueError(f'opening hours must be "HH:MM-HH:MM" or "closed", not {value!r}')
     start = _parse_time(match[1], "opening time")
@@ -231,6 +233,7 @@ class _Index:
     zones: dict[str, Zone]
     doors: dict[str, Door]
     sensors: dict[str, PresenceSensor]
+    fault_sources: frozenset[str]
     lineage: dict[str, tuple[str, ...]]
     effects: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
     hours: dict[str | None, dict[int, Hours | None]]
@@ -356,6 +359,10 @@ class Site(_Frozen):
             effects=effects,
             doors={d.id: d for d in self.doors},
             sensors={s.id: s for s in self.presence},
+            fault_sources=frozenset(
+                [f"{d.id}/{beam}" for d in self.doors for beam in BEAMS]
+                + [s.id for s in self.presence]
+            ),
             lineage=lineage,
             hours=hours,
             tz=ZoneInfo(self.timezone),
@@ -370,6 +377,12 @@ class Site(_Frozen):
 
     def sensor(self, sensor_id: str) -> PresenceSensor:
         return _get(self._idx.sensors, sensor_id, "presence sensor", self.site)
+
+    def fault_sources(self) -> frozenset[str]:
+        """What a fault's `source` may name (docs/spec.md §2): a door's beam,
+        `<door>/outer` or `<door>/inner`, or a presence sensor. Anything else is refused,
+        so that no agent can make up tag values (series) without end."""
+        return self._idx.fault_sources
 
     def lineage(self, zone_id: str) -> list[str]:
         """The zone, its parent, ..., the root."""

@@ -12,12 +12,13 @@ PREFIX: Final = "footfall/v1"
 AgentKind = Literal["status", "crossing", "presence", "fault", "health"]
 AGENT_KINDS: Final[tuple[AgentKind, ...]] = ("status", "crossing", "presence", "fault", "health")
 ID_PATTERN: Final = r"[a-z0-9][a-z0-9-]*"
-_ID = re.compile(rf"^{ID_PATTERN}$")
+_ID = re.compile(ID_PATTERN)
 
 
 def check_id(value: str, what: str) -> str:
-    """Ids appear in topics and InfluxDB tags: lowercase letters, digits and '-' only."""
-    if not _ID.match(value):
+    """Ids appear in topics and InfluxDB tags: lowercase letters, digits and '-' only.
+    A full match: with `re.match` and `$`, "library\\n" would pass."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValueError(f"{what} {value!r} must match [a-z0-9-]+ (lowercase, digits, '-')")
     return value
 

@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -74,6 +75,7 @@ from .models import (
     ZoneInfo,
     ZoneOccupancy,
 )
+from .ratelog import LogLimiter
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -171,6 +173,11 @@ class Web:
         self.session_secret = (
             secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
         )
+        self.sessions = auth.SessionStore(self.session_secret)
+        self.login_throttle = auth.LoginThrottle(
+            free_failures=settings.auth.login_failures, max_s=settings.auth.login_backoff_max_s
+        )
+        self.log_limit = LogLimiter()
         self.tokens = [t.get_secret_value() for t in settings.auth.tokens]
         self.alerts_http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
         self.closing = False
@@ -214,9 +221,7 @@ class Web:
         token = auth.bearer_token(request.headers.get("authorization"))
         if token is not None and auth.check_token(self.tokens, token):
             return "token"
-        user = auth.read_session(
-            self.session_secret, request.cookies.get(SESSION_COOKIE), self.now()
-        )
+        user = self.sessions.user(request.cookies.get(SESSION_COOKIE), self.now())
         # a user taken out of the configuration is out, even with a valid cookie
         return user if user in self.settings.auth.users else None
 
@@ -453,7 +458,7 @@ def create_app(web: Web) -> FastAPI:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"next": safe_next(next), "error": error, "base": base(request)},
+            {"next": safe_next(next), "error": error, "base": base(request), "retry_s": None},
             status_code=200,
         )
 
@@ -466,15 +471,37 @@ def create_app(web: Web) -> FastAPI:
         user = form.get("user", [""])[0]
         password = form.get("password", [""])[0]
         target = safe_next(form.get("next", ["/"])[0])
+        address = request.client.host if request.client else None
+        keys = auth.LoginThrottle.keys(user, address)
+        wait = web.login_throttle.attempt(keys, web.now())
+        if wait > 0:
+            # answered at once: the password is not even checked (no CPU for guesses)
+            if (left_out := web.log_limit.allow(f"login\0{user[:65]}\0{address}")) is not None:
+                log.warning(
+                    "login for %r from %s refused: too many failed logins, back-off %.0f s%s",
+                    user[:65],
+                    address,
+                    wait,
+                    f" (and {left_out} more since the last such line)" if left_out else "",
+                )
+            seconds = math.ceil(wait)
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"next": target, "error": False, "base": base(request), "retry_s": seconds},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
         ok = await asyncio.to_thread(auth.check_login, web.settings.auth.users, user, password)
         if not ok:
-            log.warning("failed login for %r from %s", user, request.client)
+            log.warning("failed login for %r from %s", user[:65], address)
             return RedirectResponse(f"{base(request)}/login?error=1&next={quote(target)}", 303)
+        web.login_throttle.succeeded(keys)
         response = RedirectResponse(f"{base(request)}{target}", 303)
         lifetime = web.settings.auth.session_hours * 3600
         response.set_cookie(
             SESSION_COOKIE,
-            auth.make_session(web.session_secret, user, web.now(), lifetime),
+            web.sessions.create(user, web.now(), lifetime),
             max_age=int(lifetime),
             httponly=True,
             samesite="strict",
@@ -484,6 +511,8 @@ def create_app(web: Web) -> FastAPI:
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request) -> Response:
+        # ends the session on the server: a copy of the cookie is refused from now on
+        web.sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(f"{base(request)}/login", 303)
         response.delete_cookie(SESSION_COOKIE)
         return response
@@ -491,7 +520,10 @@ def create_app(web: Web) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         ok = web.live.connected.is_set()
-        return JSONResponse({"ready": ok, "mqtt": ok}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"ready": ok, "mqtt": ok, "mqtt_rejected": web.live.rejected_counts()},
+            status_code=200 if ok else 503,
+        )
 
     # -- public API ------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.site import Site, SiteError, load_site
@@ -67,10 +68,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         port=port,
         log_level="info" if args.verbose else "warning",
         timeout_graceful_shutdown=3,
-        proxy_headers=False,
+        **proxy_settings(settings),
     )
     Server(config, web).run()
     return 0
+
+
+def proxy_settings(settings: WebSettings) -> dict[str, Any]:
+    """uvicorn's X-Forwarded-For handling: only from the configured proxies (uvicorn
+    would otherwise trust 127.0.0.1 by default)."""
+    allowed = settings.http.forwarded_allow_ips
+    return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed or None}
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -24,6 +25,22 @@ class WebHttpSettings(BaseModel):
     """0: any free port."""
     root_path: str = ""
     """Path prefix when served behind a reverse proxy under a sub-path."""
+    forwarded_allow_ips: list[str] = []
+    """Addresses of reverse proxies whose X-Forwarded-For names the client (for the
+    per-address login back-off and the logs), e.g. ["127.0.0.1"]; none by default: the
+    client is the connection's peer."""
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for addr in value:
+            try:
+                ipaddress.ip_network(addr)
+            except ValueError:
+                raise ValueError(
+                    f"{addr!r} is not an IP address or network (like 10.0.0.0/8, host bits 0)"
+                ) from None
+        return value
 
 
 class AuthSettings(BaseModel):
@@ -34,8 +51,14 @@ class AuthSettings(BaseModel):
     tokens: list[SecretStr] = []
     """Bearer tokens for API clients (`Authorization: Bearer ...`), at least 16 characters."""
     session_secret: SecretStr | None = None
-    """Key that signs login cookies; default: random at start (logins end on restart)."""
+    """Key that signs login cookies and CSRF tokens; default: random at start. Sessions
+    are kept in memory: a restart logs everyone out either way."""
     session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    login_failures: int = Field(5, ge=1, le=100)
+    """Failed logins in a row (per user name and per client address) before the back-off:
+    then 1 s, doubling with each further failure."""
+    login_backoff_max_s: float = Field(300.0, ge=1, le=3600)
+    """Longest back-off after failed logins."""
     cookie_secure: bool = False
     """Mark the login cookie Secure (set when served over HTTPS by a reverse proxy)."""
     require_login: bool | None = None

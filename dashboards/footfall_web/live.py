@@ -2,31 +2,73 @@
 agents' retained status and Last Will) and alerts (footfall-alerts), for several sites.
 
 paho's network thread updates the state under a lock and hands each change to the
-listeners; the web app turns that into server-sent events."""
+listeners; the web app turns that into server-sent events.
+
+What it keeps is bounded whatever is published: the broker never sends it a message over
+`MAX_PACKET_BYTES` (MQTT v5 Maximum Packet Size, also the broker's own `max_packet_size`
+in deploy/mosquitto), a payload over the contract's 256 KiB is dropped unread, every
+string kept is cut to a bound, and so is the number of agents and alerts per site.
+Dropped messages are counted by reason (`rejected`, shown by /healthz) and logged at most
+once a minute per reason."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from footfall_contract.config import MqttSettings
+from footfall_contract.limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from footfall_contract.messages import Alert, Occupancy, Status
 from footfall_contract.mqttclient import make_client
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts, parse_ts
-from footfall_contract.topics import PREFIX, parse_zone_occupancy_topic
+from footfall_contract.topics import ID_PATTERN, PREFIX, parse_zone_occupancy_topic
 
 from .levels import Reading
+from .ratelog import LogLimiter
 
 log = logging.getLogger(__name__)
+
+MAX_PACKET_BYTES: Final = MAX_PAYLOAD_BYTES + 4096
+"""The largest MQTT packet the broker may send us (payload, topic, headers): the same as
+`max_packet_size` in deploy/mosquitto/conf.d/footfall.conf."""
+MAX_SW_CHARS: Final = 64
+"""`sw` of an agent status, as kept and shown (docs/spec.md §2)."""
+MAX_TEXT_CHARS: Final = 256
+"""Any other free text kept from a message (alert scope values, acknowledged_by)."""
+MAX_SCOPE_KEYS: Final = 8
+MAX_PER_SITE: Final = 10_000
+"""Agents, and firing alerts, kept per site."""
+_ID = re.compile(ID_PATTERN)
+
+
+def _id_ok(value: str) -> bool:
+    return len(value) <= 64 and _ID.fullmatch(value) is not None
+
+
+def _cut(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Rejected(ValueError):
+    """A message that is dropped, with the reason it is counted under."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -77,9 +119,25 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     return alert.model_dump()
 
 
+def bounded_alert(alert: Alert) -> Alert:
+    """The alert with its open-ended fields cut (the contract bounds the others)."""
+    scope = {
+        (_cut(k) or ""): (_cut(v) or "") for k, v in list(alert.scope.items())[:MAX_SCOPE_KEYS]
+    }
+    by = _cut(alert.acknowledged_by)
+    if scope == alert.scope and by == alert.acknowledged_by:
+        return alert
+    return alert.model_copy(update={"scope": scope, "acknowledged_by": by})
+
+
 class LiveState:
     def __init__(
-        self, settings: MqttSettings, sites: Iterable[Site], client_id: str | None
+        self,
+        settings: MqttSettings,
+        sites: Iterable[Site],
+        client_id: str | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sites = {s.site: s for s in sites}
         self._lock = threading.Lock()
@@ -88,8 +146,13 @@ class LiveState:
         self._alerts: dict[tuple[str, str], Alert] = {}
         self._listeners: list[Listener] = []
         self.connected = threading.Event()
+        self.rejected: Counter[str] = Counter()
+        """Messages dropped, by reason: too_large, bad_topic, bad_payload, too_many, error."""
+        self._log_limit = LogLimiter(60.0, clock=clock)
+        # MQTT v5 for its Maximum Packet Size: the broker drops a larger message for us
+        # instead of sending it (a retained one stored before the broker had a limit too)
         self.client = make_client(
-            settings, client_id or f"footfall-web-{secrets.token_hex(4)}", clean_session=True
+            settings, client_id or f"footfall-web-{secrets.token_hex(4)}", v5=True
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -99,8 +162,15 @@ class LiveState:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.MaximumPacketSize = MAX_PACKET_BYTES
+        # clean start and no session expiry: a throw-away session, it only reads retained
         self.client.connect_async(
-            self._settings.host, self._settings.port, self._settings.keepalive_s
+            self._settings.host,
+            self._settings.port,
+            self._settings.keepalive_s,
+            clean_start=True,
+            properties=props,
         )
         self.client.loop_start()
 
@@ -143,12 +213,26 @@ class LiveState:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            change = self.apply(msg.topic, bytes(msg.payload))
-        except Exception:  # a bad message must not stop the network thread
-            log.exception("cannot handle %s", msg.topic)
+            change = self.apply(msg.topic, msg.payload)
+        except Exception as exc:  # a bad message must not stop the network thread
+            self._reject("error", msg.topic, f"cannot handle it: {exc!r}")
             return
         if change is not None:
             self.notify(change)
+
+    def _reject(self, reason: str, topic: str, message: str) -> None:
+        """Count a dropped message; log it unless one of this reason was logged less than
+        a minute ago (a misbehaving publisher must not flood the log)."""
+        with self._lock:
+            self.rejected[reason] += 1
+        left_out = self._log_limit.allow(reason)
+        if left_out is not None:
+            more = f" (and {left_out} more {reason} since the last such line)" if left_out else ""
+            log.warning("ignoring %s message on %s: %s%s", reason, topic[:300], message, more)
+
+    def rejected_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.rejected)
 
     def notify(self, change: Change) -> None:
         with self._lock:
@@ -156,22 +240,38 @@ class LiveState:
         for listener in listeners:
             listener(change)
 
-    def apply(self, topic: str, payload: bytes) -> Change | None:
-        """Update the state from one message; the change, or None when ignored."""
+    def apply(self, topic: str, payload: bytes | bytearray) -> Change | None:
+        """Update the state from one message; the change, or None when ignored (a dropped
+        message is counted in `rejected` and logged, at most once a minute per reason)."""
+        try:
+            return self._apply(topic, payload)
+        except Rejected as exc:
+            self._reject(exc.reason, topic, str(exc))
+        except (ValidationError, ValueError) as exc:
+            self._reject("bad_payload", topic, str(exc).splitlines()[0][:300])
+        return None
+
+    def _apply(self, topic: str, data: bytes | bytearray) -> Change | None:
+        if len(data) > MAX_PAYLOAD_BYTES:  # before anything reads it
+            raise Rejected(
+                "too_large", f"{len(data)} bytes, over the {MAX_PAYLOAD_BYTES} of the contract"
+            )
+        payload = bytes(data)
         parts = topic.split("/")
         if len(parts) < 5 or "/".join(parts[:2]) != PREFIX or parts[2] not in self.sites:
             return None
         site = self.sites[parts[2]]
         kind = parts[3]
-        try:
-            if kind == "zone":
-                return self._apply_occupancy(site, parse_zone_occupancy_topic(topic).zone, payload)
-            if kind == "agent" and len(parts) == 6 and parts[5] == "status":
-                return self._apply_status(site.site, parts[4], payload)
-            if kind == "alert" and len(parts) == 5:
-                return self._apply_alert(site.site, parts[4], payload)
-        except (ValidationError, ValueError) as exc:
-            log.warning("ignoring bad message on %s: %s", topic, str(exc).splitlines()[0])
+        if kind == "zone":
+            return self._apply_occupancy(site, parse_zone_occupancy_topic(topic).zone, payload)
+        if kind == "agent" and len(parts) == 6 and parts[5] == "status":
+            if not _id_ok(parts[4]):
+                raise Rejected("bad_topic", f"agent id {parts[4][:80]!r} is not an id")
+            return self._apply_status(site.site, parts[4], payload)
+        if kind == "alert" and len(parts) == 5:
+            if not _id_ok(parts[4]):
+                raise Rejected("bad_topic", f"alert id {parts[4][:80]!r} is not an id")
+            return self._apply_alert(site.site, parts[4], payload)
         return None
 
     def _apply_occupancy(self, site: Site, zone: str, payload: bytes) -> Change | None:
@@ -193,8 +293,10 @@ class LiveState:
                 self._agents.pop((site, agent), None)
             return Change("agent", site, agent, {"site": site, "agent": agent, "removed": True})
         status = Status.model_validate_json(payload)
-        state = AgentState(status.state == "online", parse_ts(status.ts), status.sw)
+        sw = _cut(status.sw, MAX_SW_CHARS) or ""
+        state = AgentState(status.state == "online", parse_ts(status.ts), sw)
         with self._lock:
+            self._keep(self._agents, site, (site, agent), "agents")
             self._agents[(site, agent)] = state
         return Change("agent", site, agent, agent_json(site, agent, state))
 
@@ -205,13 +307,22 @@ class LiveState:
             return Change(
                 "alert", site, alert_id, {"site": site, "id": alert_id, "state": "resolved"}
             )
-        alert = Alert.model_validate(json.loads(payload))
+        alert = bounded_alert(Alert.model_validate(json.loads(payload)))
         with self._lock:
             if alert.state == "firing":
+                self._keep(self._alerts, site, (site, alert_id), "firing alerts")
                 self._alerts[(site, alert_id)] = alert
             else:
                 self._alerts.pop((site, alert_id), None)
         return Change("alert", site, alert_id, {"site": site, **alert_json(alert)})
+
+    def _keep(self, table: dict[tuple[str, str], Any], site: str, key: Any, what: str) -> None:
+        """Room for `key` in `table` (lock held): a new key beyond MAX_PER_SITE of the
+        site is refused."""
+        if key in table or len(table) < MAX_PER_SITE:
+            return
+        if sum(1 for s, _ in table if s == site) >= MAX_PER_SITE:
+            raise Rejected("too_many", f"site {site} already has {MAX_PER_SITE} {what}")
 
     # -- queries ---------------------------------------------------------------------
 

@@ -120,7 +120,8 @@ class EdgeAgent(OutboxAgent):
         if not self._clock_warned:
             self._clock_warned = True
             log.warning(
-                "clock not synchronized %.0f s after start; sending events with the times it gives",
+                "clock not synchronized %.0f s after start; sending events with the times it "
+                "gives, flagged clock_unsynced",
                 self.settings.publish.wait_for_clock_s,
             )
         return True

@@ -21,6 +21,7 @@ from footfall_contract.config import ConfigError
 
 from .config import EdgeConfig
 from .detection import BEAMS, Crossing, DetectorConfig, Fault, PresenceChange
+from .outbox import OutboxLocked
 from .trace import TraceError, read_trace, replay
 
 log = logging.getLogger("footfall_edge")
@@ -300,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    except OutboxLocked as exc:
+        # Nothing was touched; systemd starts the agent again, which waits again.
+        print(f"footfall-edge: {exc}", file=sys.stderr)
+        return 4
     except BrokenPipeError:
         return 0
 

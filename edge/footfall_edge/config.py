@@ -71,7 +71,8 @@ class PublishSettings:
     __pydantic_config__ = STRICT
 
     batch_max: Annotated[int, Ge(1), Le(5000)] = 500
-    """Events per message at most, when a backlog goes out after an outage."""
+    """Events per message at most, when a backlog goes out after an outage; the publisher
+    also keeps every message within the contract's MAX_PAYLOAD_BYTES."""
     inflight_max: Annotated[int, Ge(1), Le(100)] = 10
     health_interval_s: Annotated[float, Gt(0)] = 30.0
     wait_for_clock_s: Annotated[float, Ge(0)] = 300.0

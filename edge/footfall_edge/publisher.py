@@ -1,5 +1,6 @@
 """MQTT side of the agent (paho-mqtt 2.x): drains the outbox in seq order, QoS 1, and
-deletes events only on PUBACK. Status is retained and doubles as the Last Will.
+deletes events only on PUBACK. Status is retained and doubles as the Last Will. A message
+holds at most `batch_max` events and never more than the contract's MAX_PAYLOAD_BYTES.
 
 paho re-sends unacknowledged QoS 1 messages itself after a reconnect, so in-flight
 messages are kept across reconnects; after a restart everything still in the outbox
@@ -14,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from typing import Any
 
@@ -22,6 +23,7 @@ import paho.mqtt.client as mqtt
 
 from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.config import MqttSettings
+from footfall_contract.limits import MAX_PAYLOAD_BYTES
 from footfall_contract.mqttclient import make_client
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic
@@ -46,6 +48,7 @@ class Publisher:
         outbox: Outbox,
         batch_max: int = 500,
         inflight_max: int = 10,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         health: Callable[[], dict[str, Any]] | None = None,
         health_interval_s: float = 30.0,
     ) -> None:
@@ -53,6 +56,7 @@ class Publisher:
         self.site, self.agent = site, agent
         self.outbox = outbox
         self.batch_max = batch_max
+        self.max_payload_bytes = max_payload_bytes
         self.inflight_max = inflight_max
         self._health = health
         self._health_interval = health_interval_s
@@ -207,19 +211,41 @@ class Publisher:
         events = self.outbox.pending(self._cursor, self.batch_max * room)
         if not events:
             return
-        for kind, group in groupby(events, key=lambda e: e.kind):
-            items = list(group)
-            for i in range(0, len(items), self.batch_max):
+        if any(e.provisional for e in events):
+            events = self.outbox.seal(events)  # their ts is fixed once they go out
+        own = self.outbox.epoch
+        for (kind, epoch), group in groupby(events, key=lambda e: (e.kind, e.origin_epoch or own)):
+            for batch, payload in self.batches(epoch, list(group)):
                 if room <= 0:
                     return
-                self._publish_batch(kind, items[i : i + self.batch_max])
+                self._publish_batch(kind, batch, payload)
                 room -= 1
 
-    def _publish_batch(self, kind: str, batch: list[StoredEvent]) -> None:
-        payload = json.dumps(
-            {"epoch": self.outbox.epoch, "events": [e.wire() for e in batch]},
-            separators=(",", ":"),
-        )
+    def batches(
+        self, epoch: str, events: list[StoredEvent]
+    ) -> Iterator[tuple[list[StoredEvent], str]]:
+        """Messages of at most `batch_max` events and `max_payload_bytes` bytes: the
+        collector refuses a bigger message whole. The payload is what
+        `json.dumps({"epoch": ..., "events": [...]})` gives, built once; JSON is ASCII
+        here (`ensure_ascii`), so characters are bytes."""
+        head = '{"epoch":' + json.dumps(epoch) + ',"events":['
+        room = self.max_payload_bytes - len(head) - len("]}")
+        batch: list[StoredEvent] = []
+        parts: list[str] = []
+        size = 0
+        for e in events:
+            part = json.dumps(e.wire(), separators=(",", ":"))
+            if batch and (len(batch) >= self.batch_max or size + 1 + len(part) > room):
+                yield batch, head + ",".join(parts) + "]}"
+                batch, parts, size = [], [], 0
+            # One event alone always fits: its ids are bounded (docs/spec.md §2).
+            size += len(part) + (1 if parts else 0)
+            batch.append(e)
+            parts.append(part)
+        if batch:
+            yield batch, head + ",".join(parts) + "]}"
+
+    def _publish_batch(self, kind: str, batch: list[StoredEvent], payload: str) -> None:
         seqs = [e.seq for e in batch]
         info = self.client.publish(self._topic(kind), payload, qos=1)
         with self._cond:

@@ -16,7 +16,7 @@ from footfall_contract.topics import ID_PATTERN
 from .detection import Beam, DetectorConfig, DoorDetector, DoorEvent, Fault
 
 HEADER = ("t_ms", "door", "beam", "blocked")
-_DOOR = re.compile(rf"^{ID_PATTERN}$")
+_DOOR = re.compile(ID_PATTERN)
 
 
 class TraceError(ValueError):
@@ -73,7 +73,7 @@ def _rows(handle: TextIO, name: str) -> Iterator[TraceRow]:
                 raise TraceError(f"{name}:{line}: t_ms {t_ms} is negative")
             if t_ms < last:
                 raise TraceError(f"{name}:{line}: t_ms {t_ms} goes back in time (after {last})")
-            if not _DOOR.match(door):
+            if not _DOOR.fullmatch(door):
                 raise TraceError(f"{name}:{line}: door {door!r} must match [a-z0-9-]+")
             if beam not in ("outer", "inner"):
                 raise TraceError(f"{name}:{line}: beam {beam!r} must be 'outer' or 'inner'")

@@ -77,3 +77,29 @@ def test_each_topic() -> None:
 def test_bad_messages_are_refused_with_a_reason(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         observations(small_site(), topic, payload, NOW)
+
+
+def test_fault_events_about_sources_the_site_does_not_have_are_dropped_one_by_one() -> None:
+    site = small_site()
+
+    def event(seq: int, source: str, fault: str = "beam_blocked") -> dict[str, object]:
+        return {"seq": seq, "ts": TS, "source": source, "fault": fault, "active": True}
+
+    good = ["kela-door/outer", "youth-door/inner", "study-room-2"]  # beams and a sensor
+    bad = ["nowhere/outer", "kela-door/middle", "study-room-9", "kela-door"]
+    events = [event(i, s) for i, s in enumerate(good + bad)]
+    events.append(event(9, "kela-door/inner", "on_fire"))  # a fault the contract lacks
+    payload = json.dumps({"epoch": "e", "events": events}).encode()
+    dropped: list[tuple[str, str]] = []
+    out = observations(site, f"{P}/agent/pi-1/fault", payload, NOW, dropped)
+    assert out == [FaultObs("pi-1", s, "beam_blocked", True, NOW - 500) for s in good]
+    assert [reason for reason, _ in dropped] == ["unknown_source"] * 4 + ["invalid"]
+    assert dropped[0][1] == (
+        f"{P}/agent/pi-1/fault: events.3.source: unknown fault source 'nowhere/outer' in "
+        "site 'test-site' (a door's beam, DOOR/outer or DOOR/inner, or a presence sensor "
+        "of the site file)"
+    )
+    assert dropped[4][1].startswith(f"{P}/agent/pi-1/fault: events.7.fault: Input should be")
+    # Nothing usable at all: the message still says the agent is alive.
+    only_bad = json.dumps({"epoch": "e", "events": [event(0, "fake-1/outer")]}).encode()
+    assert observations(site, f"{P}/agent/pi-1/fault", only_bad, NOW) == [SeenObs("pi-1", NOW)]

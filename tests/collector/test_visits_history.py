@@ -16,7 +16,15 @@ import pytest
 from footfall_collector.history import HistoryWorker, bad_hours, hour_rows, minutes, replay
 from footfall_collector.influx import InfluxV1
 from footfall_collector.points import Point
-from footfall_collector.schema import AGENT_STATUS, FAULT, ROLLUP_RP, ZONE_FLOW
+from footfall_collector.schema import (
+    AGENT_STATUS,
+    FAULT,
+    ROLLUP_RP,
+    ZONE_FLOW,
+    crossing_point,
+    history_pending_point,
+    zone_flow_points,
+)
 from footfall_collector.service import Collector
 from footfall_contract.hours import HOUR_MS, Window, window_of
 from footfall_contract.site import Site
@@ -402,4 +410,39 @@ def test_hours_with_an_offline_agent_or_a_fault_are_estimated(influx: Influx) ->
         if dt.datetime.fromtimestamp(r["time"] / 1e9, site.tz).date() == day
     }
     assert daily == {"centre": 2, "library": 2, "youth": 2, "kela": 1}
+    db.close()
+
+
+@pytest.mark.services
+def test_a_window_older_than_the_raw_retention_is_done_not_retried(influx: Influx) -> None:
+    """Events just inside a 48 h raw retention whose window starts outside it: the
+    history is written (bar the window's start, which InfluxDB refuses) and the marks
+    are cleared instead of failing every round."""
+    settings = collector_settings(1, influx.url)
+    settings.influx.retention_duration = "48h"
+    db = InfluxV1(settings.influx)
+    db.ensure_database()
+    now = now_ms()
+    events = make_stream(50, 30 * 60_000, now - 47 * HOUR_MS, seed=5)
+    window = window_of(SITE, events[0][2])
+    if window.start_ms > now - 48 * HOUR_MS:
+        pytest.skip("at this hour of the day the window starts inside the retention")
+    lines = []
+    for agent, seq, ts, door, direction in events:
+        t = ts * 1_000_000 + seq
+        entered, left = moves(door, direction)
+        lines.append(crossing_point("test-site", door, direction, agent, t).line())
+        lines += [
+            p.line() for p in zone_flow_points("test-site", tuple(entered), tuple(left), agent, t)
+        ]
+    lines.append(
+        history_pending_point("test-site", window.start_ms, events[0][2], now * 1_000_000).line()
+    )
+    db.write(lines)
+    worker = HistoryWorker(db, SITE)
+    assert worker.run_once(now) == 1
+    assert worker.pending().windows == {}
+    q = InfluxQuery(influx.url)
+    got = stored(q)
+    assert nonzero(got["entries"]) == truth(events)["entries"]
     db.close()

@@ -31,9 +31,16 @@ from paho.mqtt.properties import Properties
 from footfall_contract.config import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import AGENT_KINDS, agent_topic, alert_topic, zone_occupancy_topic
-from footfall_web.live import LiveState
+from footfall_web.live import MAX_PACKET_BYTES, LiveState
 from tests.deploy.conftest import USERS
-from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
+from tests.support.broker_users import (
+    MOSQUITTO_DIR,
+    REPO,
+    RepoBroker,
+    User,
+    UserRecorder,
+    Variant,
+)
 from tests.support.collector import now_ms
 from tests.support.services import free_port
 from tests.support.web import ALWAYS_OPEN, site_with_hours
@@ -329,7 +336,7 @@ def test_web_board_reads_occupancy_alerts_and_agent_status_with_its_own_client(
     broker: RepoBroker, connect: Connect
 ) -> None:
     """footfall-web's own MQTT client (footfall_web.live.LiveState: its subscriptions,
-    MQTT 3.1.1, clean session) logged in as `web` gets the retained live state."""
+    MQTT v5, clean start) logged in as `web` gets the retained live state."""
     connect("agent-a").publish(
         agent_topic(SITE, "agent-a", "status"), _status("online"), retain=True
     )
@@ -479,6 +486,106 @@ def test_broker_keeps_an_absent_collectors_backlog_across_a_restart(
     assert received[:3] == [b"0", b"1", b"2"] and len(set(received)) == n
 
 
+# -- message size (docs/spec.md §2: payloads of at most 256 KiB) -----------------------------
+
+
+def peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+def send_oversized(port: int, topic: str, size: int) -> tuple[bool, bool]:
+    """An agent (MQTT 3.1.1, as the edge) publishing `size` bytes, QoS 1, retained:
+    (acknowledged, disconnected by the broker)."""
+    acked, gone = threading.Event(), threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.username_pw_set("agent-a", USERS["agent-a"])
+    client.reconnect_delay_set(60, 60)  # no second try within the test
+    client.on_publish = lambda *_: acked.set()
+    client.on_disconnect = lambda *_: gone.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, b"x" * size, qos=1, retain=True)
+        gone.wait(20)
+        return acked.is_set(), gone.is_set()
+    finally:
+        client.loop_stop()
+
+
+def connack_maximum_packet_size(port: int) -> int | None:
+    """What the broker tells an MQTT v5 client about the largest packet it takes."""
+    got: list[Any] = []
+    done = threading.Event()
+
+    def on_connect(_c: Any, _u: Any, _f: Any, _rc: Any, props: Any) -> None:
+        got.append(getattr(props, "MaximumPacketSize", None))
+        done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set("agent-a", USERS["agent-a"])
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert done.wait(10), "no CONNACK"
+        return got[0] if isinstance(got[0], int) else None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.mark.parametrize("variant", ["container", "distro"])
+def test_broker_refuses_messages_over_the_contract_limit(
+    tmp_path: Path, passwd: Path, variant: Variant
+) -> None:
+    """max_packet_size (conf.d/footfall.conf, in both deployments): a 1 MB or 32 MB
+    message is refused before the broker reads it (the publisher is disconnected, gets no
+    PUBACK, nobody receives or retains it, the broker's memory does not grow); 200 KiB
+    and the contract's 256 KiB pass. The board asks for the same limit (MQTT v5)."""
+    server = RepoBroker(tmp_path / variant, passwd, None, variant=variant)
+    server.start()
+    collector = UserRecorder(server.port, "collector", USERS["collector"], "footfall/v1/+/agent/#")
+    web = UserRecorder(server.port, "web", USERS["web"], "footfall/v1/+/agent/+/status")
+    agent: User | None = None
+    status_topic = agent_topic(SITE, "agent-a", "status")
+    try:
+        assert connack_maximum_packet_size(server.port) == MAX_PACKET_BYTES
+        assert server.proc is not None
+        pid = server.proc.pid
+        baseline = peak_rss_bytes(pid)
+        for size in (1024 * 1024, 32 * 1024 * 1024):
+            acked, disconnected = send_oversized(server.port, status_topic, size)
+            assert disconnected and not acked, size
+        agent = User(server.port, "agent-a", USERS["agent-a"])
+        for size in (200 * 1024, 256 * 1024):
+            agent.publish(OWN, "x" * size)
+        agent.publish(status_topic, "legit-status", retain=True)
+        web.wait_until(arrived(web, b"legit-status"), 10)
+        collector.wait_until(arrived(collector, b"legit-status"), 10)
+        # truth: exactly what was sent within the limit, in order
+        assert [len(p) for p in payloads(collector)] == [200 * 1024, 256 * 1024, 12]
+        assert payloads(web) == [b"legit-status"]
+        late = UserRecorder(server.port, "web", USERS["web"], status_topic)
+        try:  # nothing oversized was retained either
+            late.wait_until(lambda: len(late.messages) >= 1, 10)
+            time.sleep(0.3)
+            assert payloads(late) == [b"legit-status"]
+        finally:
+            late.close()
+        grown = peak_rss_bytes(pid) - baseline
+        assert grown < 8 * 1024 * 1024, f"the broker's peak memory grew by {grown} bytes"
+        assert "disconnected due to oversize packet" in server.log()
+    finally:
+        if agent is not None:
+            agent.close()
+        collector.close()
+        web.close()
+        server.kill()
+
+
 # -- TLS, the distro variant, the compose healthcheck -----------------------------------------
 
 
@@ -554,5 +661,9 @@ def test_policy_settings() -> None:
     # A day's outage of the collector is a few tens of thousands of QoS 1 messages.
     assert int(settings["max_queued_messages"]) >= 100_000
     assert settings["persistent_client_expiration"].endswith(("d", "w"))
+    # the contract's 256 KiB payload plus room for topic and headers, what the board asks
+    # for too; not message_size_limit (acknowledges and drops an MQTT 3.1.1 message)
+    assert int(settings["max_packet_size"]) == MAX_PACKET_BYTES == 256 * 1024 + 4096
+    assert "message_size_limit" not in settings
     main = (MOSQUITTO_DIR / "mosquitto.conf").read_text()
     assert "\ninclude_dir /mosquitto/config/conf.d" in main

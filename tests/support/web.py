@@ -10,7 +10,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import uvicorn
 from footfall_contract.site import Site, parse_site
 from footfall_contract.timefmt import format_ts
 from footfall_web.app import ForecasterFactory, Web, create_app
+from footfall_web.cli import proxy_settings
 from footfall_web.config import WebSettings
 from tests.support.collector import SITE_YAML, now_ms
 from tests.support.services import free_port, wait_port
@@ -92,9 +93,10 @@ class WebServer:
         sites: list[Site],
         *,
         forecaster_factory: ForecasterFactory | bool | None = True,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.port = settings.http.port or free_port()
-        self.web = Web(settings, sites, forecaster_factory=forecaster_factory)
+        self.web = Web(settings, sites, forecaster_factory=forecaster_factory, now=now)
         self.app = create_app(self.web)
         config = uvicorn.Config(
             self.app,
@@ -103,6 +105,7 @@ class WebServer:
             log_level="warning",
             timeout_graceful_shutdown=1,
             lifespan="on",
+            **proxy_settings(settings),  # as `footfall-web run`
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="footfall-web", daemon=True)
@@ -136,8 +139,9 @@ def web_server(
     sites: list[Site],
     *,
     forecaster_factory: ForecasterFactory | bool | None = True,
+    now: Callable[[], float] = time.time,
 ) -> Iterator[WebServer]:
-    server = WebServer(settings, sites, forecaster_factory=forecaster_factory).start()
+    server = WebServer(settings, sites, forecaster_factory=forecaster_factory, now=now).start()
     try:
         yield server
     finally:

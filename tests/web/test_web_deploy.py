@@ -66,7 +66,7 @@ def test_env_example_names_real_settings(monkeypatch: pytest.MonkeyPatch) -> Non
         match = re.match(r"^#?\s*(FOOTFALL_[A-Z0-9_]+)=(.*)$", line)
         if not match:
             continue
-        name, value = match[1], match[2]
+        name, value = match[1], match[2].strip("'")  # quotes go, as compose and systemd do
         if name == "FOOTFALL_AUTH__USERS":
             value = json.dumps({"manager": hash_password("example-pass", n=2**10)})
         elif name == "FOOTFALL_AUTH__TOKENS":

@@ -170,19 +170,77 @@ def test_password_hash_roundtrip_and_bad_hashes() -> None:
 
 def test_sessions_and_tokens() -> None:
     secret = b"k" * 32
-    cookie = auth.make_session(secret, "anna", 1000.0, 3600)
-    assert auth.read_session(secret, cookie, 2000.0) == "anna"
-    assert auth.read_session(secret, cookie, 5000.0) is None  # expired
-    assert auth.read_session(b"x" * 32, cookie, 2000.0) is None  # other key
-    user, expiry, sig = cookie.split(".")
-    assert auth.read_session(secret, f"{user}.{int(expiry) + 9999}.{sig}", 2000.0) is None
-    for junk in (None, "", "a.b", "a.b.c", "...", "Zm9v.notanumber.c2ln"):
-        assert auth.read_session(secret, junk, 2000.0) is None
+    store = auth.SessionStore(secret)
+    cookie = store.create("anna", 1000.0, 3600)
+    assert store.user(cookie, 2000.0) == "anna"
+    assert store.user(cookie, 4600.0) is None  # expired at 1000 + 3600
+    assert len(store) == 0  # and forgotten
+    cookie = store.create("anna", 1000.0, 3600)
+    other = auth.SessionStore(b"x" * 32)
+    assert other.user(cookie, 2000.0) is None  # other key
+    sid, sig = cookie.split(".")
+    forged = auth.SessionStore(secret)  # same key, but it never issued this session
+    assert forged.user(cookie, 2000.0) is None
+    assert store.user(f"{sid}x.{sig}", 2000.0) is None
+    for junk in (None, "", "a.b", "a.b.c", "...", "." * 500, cookie + "."):
+        assert store.user(junk, 2000.0) is None
     assert auth.bearer_token("Bearer abc") == "abc"
     assert auth.bearer_token("Basic abc") is None
     assert auth.bearer_token("Bearer ") is None
     assert auth.check_token(["a" * 20, "b" * 20], "b" * 20)
     assert not auth.check_token(["a" * 20], "a" * 19)
+
+
+def test_logout_ends_a_session_for_every_copy_and_memory_is_bounded() -> None:
+    store = auth.SessionStore(b"k" * 32, max_per_user=3)
+    laptop, phone = store.create("anna", 0.0, 3600), store.create("anna", 1.0, 3600)
+    copy = str(laptop)
+    assert store.end(laptop)
+    assert store.user(copy, 2.0) is None and store.user(laptop, 2.0) is None
+    assert store.user(phone, 2.0) == "anna"  # her other session goes on
+    assert not store.end(copy)  # already ended
+    # the fourth login of a user ends her oldest session: at most 3 each
+    cookies = [store.create("bob", float(t), 3600) for t in range(10)]
+    assert [store.user(c, 20.0) for c in cookies] == [None] * 7 + ["bob"] * 3
+    assert len(store) == 1 + 3
+
+
+def test_login_backoff_per_key_doubles_up_to_the_maximum() -> None:
+    throttle = auth.LoginThrottle(free_failures=5, base_s=1.0, max_s=300.0, forget_s=900.0)
+    keys = throttle.keys("anna", "10.0.0.1")
+    assert keys == ["user\x00anna", "addr\x0010.0.0.1"]
+    now = 0.0
+    # five attempts go ahead (each counts as a failure until it succeeds) ...
+    assert [throttle.attempt(keys, now) for _ in range(5)] == [0.0] * 5
+    # ... then the sixth waits 1 s, and nothing counts while it waits
+    assert [throttle.attempt(keys, now) for _ in range(10)] == [1.0] * 10
+    waits = []
+    for _ in range(12):
+        now += throttle.attempt(keys, now) or 0.0
+        assert throttle.attempt(keys, now) == 0.0  # the back-off is over: one more try
+        waits.append(throttle.attempt(keys, now))  # which failed: a longer one
+    # truth: after n failures (n >= 5) the wait is min(300, 2 ** (n - 5)) s
+    assert waits == [min(300.0, 2.0 ** (n - 5)) for n in range(6, 18)]
+    throttle.succeeded(keys)
+    assert throttle.attempt(keys, now) == 0.0
+    # keys apart: another user from the same address is held by the address ...
+    for _ in range(4):
+        throttle.attempt(throttle.keys("x", "10.0.0.9"), now)
+    assert throttle.attempt(throttle.keys("y", "10.0.0.9"), now) == 0.0  # 5th goes ahead
+    assert throttle.attempt(throttle.keys("anna", "10.0.0.9"), now) == 1.0
+    # ... and forgotten after forget_s without a failure
+    assert throttle.attempt(throttle.keys("anna", "10.0.0.9"), now + 900.0) == 0.0
+
+
+def test_login_backoff_keeps_a_bounded_number_of_keys() -> None:
+    throttle = auth.LoginThrottle(max_keys=100)
+    for i in range(1000):
+        throttle.attempt(
+            throttle.keys(f"guess-{i}" + "x" * 5000, f"10.0.{i // 256}.{i % 256}"), 0.0
+        )
+    assert len(throttle) == 100
+    # a long unknown name is cut: one key for every name with the same first 65 characters
+    assert throttle.keys("a" * 5000, None)[0] == "user\0" + "a" * 65
 
 
 @pytest.mark.parametrize(
@@ -344,6 +402,20 @@ def test_settings_from_env_and_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with pytest.raises(ConfigError, match=re.escape("footfall-web hash-password")):
         load_settings(WebSettings)
     monkeypatch.delenv("FOOTFALL_AUTH__USERS")
+    monkeypatch.setenv("FOOTFALL_HTTP__FORWARDED_ALLOW_IPS", '["127.0.0.1", "10.0.0.0/8"]')
+    monkeypatch.setenv("FOOTFALL_AUTH__LOGIN_FAILURES", "3")
+    s = load_settings(WebSettings)
+    assert s.http.forwarded_allow_ips == ["127.0.0.1", "10.0.0.0/8"]
+    assert (s.auth.login_failures, s.auth.login_backoff_max_s) == (3, 300.0)
+    for bad in ('["proxy.example"]', '["10.0.0.1/8"]', '["*"]'):
+        monkeypatch.setenv("FOOTFALL_HTTP__FORWARDED_ALLOW_IPS", bad)
+        with pytest.raises(ConfigError, match=r"http.forwarded_allow_ips: .* is not an IP address"):
+            load_settings(WebSettings)
+    monkeypatch.delenv("FOOTFALL_HTTP__FORWARDED_ALLOW_IPS")
+    monkeypatch.setenv("FOOTFALL_AUTH__LOGIN_FAILURES", "0")
+    with pytest.raises(ConfigError, match="login_failures"):
+        load_settings(WebSettings)
+    monkeypatch.delenv("FOOTFALL_AUTH__LOGIN_FAILURES")
     monkeypatch.setenv("FOOTFALL_CROWDING__BUSY", "0.2")
     with pytest.raises(ConfigError, match="must increase"):
         load_settings(WebSettings)
