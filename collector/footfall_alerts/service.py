@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from footfall_contract.limits import MAX_PACKET_BYTES
 from footfall_contract.mqttclient import make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
@@ -179,6 +180,8 @@ class AlertsService:
             self.settings.mqtt,
             session_expiry_s=self.settings.session_expiry_s,
             receive_maximum=1000,
+            # retained status or alert topics stored before the broker had a size limit
+            max_packet_bytes=MAX_PACKET_BYTES,
         )
         if self.settings.http.port is not None:
             from .api import serve

@@ -112,12 +112,14 @@ class Ingest:
         self._sensors = {p.id: p.zone for p in site.presence}
         self._fault_sources = site.fault_sources()
 
-    def _heads(self, door: str, direction: str, agent: str) -> tuple[str, ...]:
+    def _heads(
+        self, door: str, direction: str, agent: str, unsynced: bool = False
+    ) -> tuple[str, ...]:
         entered, left = self.site.door_effects(door)
         if direction == "out":
             entered, left = left, entered
         site = self.site.site
-        points = [crossing_point(site, door, direction, agent, 0)]
+        points = [crossing_point(site, door, direction, agent, 0, unsynced)]
         points += zone_flow_points(site, entered, left, agent, 0)
         return tuple(p.line()[:-1] for p in points)  # without the time "0"
 
@@ -214,7 +216,9 @@ class Ingest:
                 continue
             time_ns = event_time_ns(ts, e.seq)
             t = str(time_ns)
-            out.lines.extend(head + t for head in self._crossing_heads(e.door, e.dir, agent))
+            out.lines.extend(
+                head + t for head in self._crossing_heads(e.door, e.dir, agent, e.clock_unsynced)
+            )
             out.crossings.append(CrossingSeen(agent, (agent, time_ns), ts, e.door, e.dir))
             out.events += 1
 

@@ -33,12 +33,16 @@ def rollup_from(measurement: str) -> str:
     return f'"{ROLLUP_RP}"."{measurement}"'
 
 
-def crossing_point(site: str, door: str, direction: str, agent: str, time_ns: int) -> Point:
+def crossing_point(
+    site: str, door: str, direction: str, agent: str, time_ns: int, clock_unsynced: bool = False
+) -> Point:
+    """`clock_unsynced`: the agent stamped it before its clock was set (an estimate of
+    the time, kept, never re-stamped: docs/spec.md §2)."""
+    fields: dict[str, FieldValue] = {"count": 1}
+    if clock_unsynced:
+        fields["clock_unsynced"] = True
     return Point(
-        CROSSING,
-        {"site": site, "door": door, "dir": direction, "agent": agent},
-        {"count": 1},
-        time_ns,
+        CROSSING, {"site": site, "door": door, "dir": direction, "agent": agent}, fields, time_ns
     )
 
 

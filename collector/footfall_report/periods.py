@@ -25,7 +25,7 @@ ACCEPTED: Final = (
     "or today, yesterday, this-week, last-week, this-month, last-month, this-year, last-year"
 )
 MIN_YEAR: Final = 2000
-MAX_YEAR: Final = 2999
+MAX_YEAR: Final = 2261  # InfluxDB stores nanoseconds since 1970 in 64 bits: up to 2262-04
 
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-[Ww](\d{2})$")
@@ -243,7 +243,10 @@ def parse_period(text: str, site: Site, now: dt.datetime) -> Period:
 
 def _check_year(raw: str, year: int) -> None:
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise PeriodError(f"bad period {raw!r}: the year must be {MIN_YEAR} to {MAX_YEAR}")
+        raise PeriodError(
+            f"bad period {raw!r}: the year must be {MIN_YEAR} to {MAX_YEAR} "
+            "(the latest InfluxDB can store)"
+        )
 
 
 def _check_month(raw: str, month: int) -> None:

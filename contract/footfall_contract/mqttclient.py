@@ -120,7 +120,12 @@ def make_client(
 
 
 def start_persistent_session(
-    client: mqtt.Client, settings: MqttSettings, *, session_expiry_s: int, receive_maximum: int
+    client: mqtt.Client,
+    settings: MqttSettings,
+    *,
+    session_expiry_s: int,
+    receive_maximum: int,
+    max_packet_bytes: int | None = None,
 ) -> None:
     """Connect (in the background, reconnecting) with an MQTT v5 session the broker keeps
     while we are away (clean start off, session expiry): QoS 1 messages wait for us.
@@ -129,6 +134,8 @@ def start_persistent_session(
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = session_expiry_s
     props.ReceiveMaximum = receive_maximum
+    if max_packet_bytes is not None:  # the broker then never sends us more (MQTT v5)
+        props.MaximumPacketSize = max_packet_bytes
     client.connect_async(
         settings.host, settings.port, settings.keepalive_s, clean_start=False, properties=props
     )

@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from footfall_contract.config import MqttSettings
+from footfall_contract.limits import MAX_PACKET_BYTES as MAX_PACKET_BYTES
 from footfall_contract.limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from footfall_contract.messages import Alert, Occupancy, Status
 from footfall_contract.mqttclient import make_client
@@ -42,7 +43,6 @@ from .ratelog import LogLimiter
 
 log = logging.getLogger(__name__)
 
-MAX_PACKET_BYTES: Final = MAX_PAYLOAD_BYTES + 4096
 """The largest MQTT packet the broker may send us (payload, topic, headers): the same as
 `max_packet_size` in deploy/mosquitto/conf.d/footfall.conf."""
 MAX_SW_CHARS: Final = 64

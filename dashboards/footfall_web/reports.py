@@ -64,20 +64,7 @@ def choose_period(text: str | None, site: Site, now: dt.datetime) -> Period:
         if ACCEPTED not in message:
             message += f" (accepted: {ACCEPTED})"
         raise BadReportRequest(message) from None
-    _check_storable(text.strip(), period.last.year)
     return period
-
-
-LAST_YEAR: Final = 2261
-"""InfluxDB stores times up to 2262-04-11: a later period is a 400, not a failed query."""
-
-
-def _check_storable(text: str, year: int) -> None:
-    if year > LAST_YEAR:
-        raise BadReportRequest(
-            f"bad period {text!r}: reports cover the years up to {LAST_YEAR} "
-            "(the latest InfluxDB can store)"
-        )
 
 
 def choose_year(text: str | None, site: Site, now: dt.datetime) -> int:
@@ -89,7 +76,6 @@ def choose_year(text: str | None, site: Site, now: dt.datetime) -> int:
         year = parse_period(text.strip(), site, now).first.year
     except PeriodError as exc:
         raise BadReportRequest(f"year {text.strip()}: {exc}") from None
-    _check_storable(text.strip(), year)
     return year
 
 

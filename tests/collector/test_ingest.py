@@ -449,3 +449,14 @@ def test_finite_health_is_stored_with_its_figures() -> None:
     fields = out.points[0].fields
     assert fields["uptime_s"] == 1e300 and fields["cpu_temp_c"] == 48.3
     assert (fields["crossings_in"], fields["crossings_out"], fields["dropped"]) == (4, 2, 2)
+
+
+def test_a_crossing_stamped_before_the_clock_was_set_is_kept_and_flagged() -> None:
+    out = Ingest(small_site()).handle(f"{T}/crossing", crossing(seq=9, clock_unsynced=True), NOW)
+    t = NOW * 1_000_000 + 9
+    assert out.lines == [
+        "crossing,agent=pi-1,dir=in,door=library-main,site=test-site "
+        f"count=1i,clock_unsynced=true {t}",
+        f"zone_flow,agent=pi-1,dir=in,site=test-site,zone=library count=1i {t}",
+    ]
+    assert not out.rejections
