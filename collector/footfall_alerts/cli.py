@@ -15,7 +15,7 @@ from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.site import SiteError, load_site
 
 from .config import AlertsSettings
-from .rules import RulesFile, load_rules, rules_path_for
+from .rules import PIPELINE_KIND, RulesFile, load_rules, pipeline_rule, rules_path_for
 
 log = logging.getLogger("footfall_alerts")
 
@@ -73,10 +73,16 @@ def cmd_check_rules(args: argparse.Namespace) -> int:
         f"{len(rules.routes)} routes for site {site.site!r}, at most "
         f"{rules.max_alerts_per_agent} open alerts per agent: OK"
     )
-    for rule in active:
+    built_in = [] if any(r.kind == PIPELINE_KIND for r in active) else [pipeline_rule()]
+    for rule in [*active, *built_in]:
         print(
             f"  {rule.name}: {rule.kind}, fire at {rule.fire_at:g}, clear at {rule.clear_at:g}, "
             f"for {rule.for_s:g} s, {rule.severity}, {rule.active_hours} hours"
+            + (
+                " (built in: a rule of this kind in the file replaces it)"
+                if rule in built_in
+                else ""
+            )
         )
     return 0
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -100,4 +101,20 @@ class AlertsSettings(FootfallSettings):
     drift_poll_s: float = Field(60.0, gt=0)
     """How often drift_clamped rules read occupancy_drift from InfluxDB."""
     link: str | None = None
-    """A URL put in every message (the Grafana dashboard or the live board)."""
+    """A URL put in every message as "Dashboard" (e.g. the Grafana dashboard)."""
+    board_url: str | None = None
+    """The live board's address (FOOTFALL_BOARD_URL), put in every message as "Live
+    board": where facilities staff see the alert and acknowledge or silence it."""
+
+    @field_validator("board_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", value):
+            raise ValueError(
+                f"must be an http:// or https:// address without spaces, e.g. "
+                f"https://footfall.example.org/, not {value!r}"
+            )
+        return value

@@ -19,6 +19,16 @@ state is kept as parts by scope key (`alert/{id}`, `fault/{key}`, `agent/{id}`, 
 `take_changes()` returns only the parts that changed, so saving after a message costs what
 the message changed, not the size of the state. An agent has at most
 `max_alerts_per_agent` open alerts; past that it gets one `too_many_alerts` alert.
+
+A firing alert's summary follows its value ("83 people still counted", not the 5 it
+fired with): the API shows it at once, MQTT gets an "updated" transition at most every
+`UPDATE_EVERY_MS`, and receivers see it in the next repeat or the resolved message, never
+a message per change.
+
+`pipeline_silent` watches the collector itself: the seconds since the newest zone
+occupancy (a heartbeat at least every 60 s). The service says when it started listening
+(`watch`), so that a restart on an old saved state gives the collector the rule's
+threshold to show up before anything fires.
 """
 
 from __future__ import annotations
@@ -35,14 +45,41 @@ from pydantic import TypeAdapter, ValidationError
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 
-from .rules import LIMIT_KIND, ZONE_KINDS, Rule, RulesFile, in_span, limit_rule
+from .localtime import local_time
+from .rules import (
+    LIMIT_KIND,
+    PIPELINE_KIND,
+    ZONE_KINDS,
+    Rule,
+    RulesFile,
+    in_span,
+    limit_rule,
+    pipeline_rule,
+)
 
 TransitionState = Literal[
-    "pending", "firing", "resolved", "cancelled", "acknowledged", "silenced", "unsilenced"
+    "pending",
+    "firing",
+    "resolved",
+    "cancelled",
+    "acknowledged",
+    "silenced",
+    "unsilenced",
+    "updated",
 ]
 Event = Literal["firing", "resolved", "repeat"]
-PUBLISHED: Final = frozenset({"firing", "resolved", "acknowledged", "silenced", "unsilenced"})
+PUBLISHED: Final = frozenset(
+    {"firing", "resolved", "acknowledged", "silenced", "unsilenced", "updated"}
+)
 """Transitions that change the retained MQTT alert (pending and cancelled do not)."""
+RECORDED: Final = frozenset(
+    {"pending", "firing", "resolved", "cancelled", "acknowledged", "silenced", "unsilenced"}
+)
+"""Transitions written to InfluxDB (`updated`, a new summary, is not a state change)."""
+UPDATE_EVERY_MS: Final = 10_000
+"""A firing alert whose summary changed is published again at most this often."""
+PIPELINE_KEY: Final = "collector"
+"""The scope key of pipeline_silent alerts (one per rule and site): `pipeline-silent-collector`."""
 
 _MAX_ACTIVATIONS: Final = 200
 MAX_SILENCE_S: Final = 365 * 86_400
@@ -166,6 +203,9 @@ class AlertRec:
     ack_by: str | None = None
     ack_reason: str | None = None
     summary: str = ""
+    shown: str = ""
+    """The summary last published on MQTT (the board's), to publish a changed one."""
+    shown_at: int = 0
 
 
 @dataclass
@@ -224,8 +264,19 @@ class Engine:
         self.max_per_agent = rules.max_alerts_per_agent
         own_limit = [r for r in self.rules if r.kind == LIMIT_KIND]
         self.limit_rule = own_limit[0] if own_limit else limit_rule()
-        self._eval_rules = [r for r in self.rules if r.kind != LIMIT_KIND] + [self.limit_rule]
-        """Every rule, the limit rule last: it counts what the others could not raise."""
+        own_pipeline = any(r.kind == PIPELINE_KIND for r in self.rules)
+        self._eval_rules = [r for r in self.rules if r.kind != LIMIT_KIND]
+        if not own_pipeline:
+            self._eval_rules.append(pipeline_rule())
+        self._eval_rules.append(self.limit_rule)
+        """Every rule, the built-in pipeline rule unless the file has one, and the limit
+        rule last: it counts what the others could not raise."""
+        self._pipeline = [r for r in self._eval_rules if r.kind == PIPELINE_KIND]
+        self.watch_from: int | None = None
+        """When the service started listening (`watch`); None: pipeline_silent raises
+        nothing new (a replay, a benchmark)."""
+        self._heard: int | None = None
+        """The newest zone occupancy time: the collector's heartbeat."""
         self._rule = {r.name: r for r in self._eval_rules}
         self._zones_of = {r.name: self._rule_zones(r) for r in self._eval_rules}
         self._sources = site.fault_sources()
@@ -262,8 +313,14 @@ class Engine:
 
     @property
     def all_rules(self) -> list[Rule]:
-        """The rules file's rules and, unless it has its own, the built-in limit rule."""
+        """The rules file's rules and, unless it has its own, the built-in pipeline and
+        limit rules."""
         return list(self._eval_rules)
+
+    def watch(self, now: int) -> None:
+        """The service listens from `now`: pipeline_silent counts from here at the
+        earliest, so an old saved heartbeat pages nobody before MQTT had its chance."""
+        self.watch_from = now
 
     def _rule_zones(self, rule: Rule) -> frozenset[str]:
         if rule.kind not in ZONE_KINDS:
@@ -346,6 +403,7 @@ class Engine:
         for zone, value in _items(facts.get("zones")):
             if zone in site_zones and _pair_ok(value):
                 self.facts.zones[zone] = [int(value[0]), int(value[1])]
+                self._heard = max(int(value[1]), self._heard or int(value[1]))
             else:
                 self.repairs.append(f"dropped zone fact {zone!r}: {value!r:.100}")
         for zone, value in _items(facts.get("drift")):
@@ -376,6 +434,8 @@ class Engine:
             if alert.id != key or alert.kind != rule.kind or not _alert_times_ok(alert):
                 self.repairs.append(f"dropped alert {key!r}: bad id, kind or time")
                 continue
+            if isinstance(value, Mapping) and "shown" not in value:  # saved before updates
+                alert.shown, alert.shown_at = alert.summary, alert.started or alert.since
             self._add(alert)
         for key, value in _items(state.get("silences")):
             silence = self._restore_silence(key, value)
@@ -478,12 +538,15 @@ class Engine:
             if isinstance(obs, ZoneObs):
                 f.zones[obs.zone] = [obs.count, ts]
                 self._dirty.add(f"zone/{obs.zone}")
+                self._heard = max(ts, self._heard or ts)
             elif f.drift.get(obs.zone) != obs.clamped:
                 f.drift[obs.zone] = obs.clamped
                 self._dirty.add(f"drift/{obs.zone}")
             targets = [
                 (r, obs.zone) for r in self._eval_rules if obs.zone in self._zones_of[r.name]
             ]
+            if isinstance(obs, ZoneObs):
+                targets += [(r, PIPELINE_KEY) for r in self._pipeline]
         elif isinstance(obs, ForgetObs):
             if f.agents.pop(obs.agent, None) is not None:
                 self._dirty.add(f"agent/{obs.agent}")
@@ -552,6 +615,8 @@ class Engine:
             return scope.get("zone", "")
         if alert.kind.startswith("beam_"):
             return f"{scope.get('agent')}|{scope.get('source')}|beam_blocked"
+        if alert.kind == PIPELINE_KIND:
+            return PIPELINE_KEY
         return scope.get("agent", "")
 
     def tick(self, now: int) -> list[Effect]:
@@ -648,6 +713,9 @@ class Engine:
         bad = value is not None and value > rule.clear_at
         if value is not None and value != alert.value:
             alert.value = value
+            # pipeline_silent's summary says since when: the incident's, not the recovery's
+            if bad or rule.kind != PIPELINE_KIND:
+                alert.summary = self._summary(rule, alert)
             self._changed(alert)
         if alert.state == "pending":
             if not bad:
@@ -659,13 +727,20 @@ class Engine:
             if alert.clear_since is not None:
                 alert.clear_since = None
                 self._changed(alert)
-            return []
+            return self._update_due(alert, now)
         if alert.clear_since is None:
             alert.clear_since = now
             self._changed(alert)
         if now - alert.clear_since < rule.clear_for * 1000:
-            return []
+            return self._update_due(alert, now)
         return self._resolve(rule, alert, now)
+
+    def _update_due(self, alert: AlertRec, now: int) -> list[Effect]:
+        """Publish a changed summary of a firing alert, at most every UPDATE_EVERY_MS (the
+        tick sends the latest one later); receivers are not told (no message per change)."""
+        if alert.summary == alert.shown or now - alert.shown_at < UPDATE_EVERY_MS:
+            return []
+        return [self._transition("updated", alert, now)]
 
     def _maybe_fire(self, rule: Rule, alert: AlertRec, now: int) -> list[Effect]:
         if now - alert.since < rule.for_s * 1000 or not self._in_active_hours(rule, alert, now):
@@ -683,7 +758,8 @@ class Engine:
 
     def _resolve(self, rule: Rule, alert: AlertRec, now: int) -> list[Effect]:
         self._drop(alert)
-        alert.summary = self._summary(rule, alert)
+        if rule.kind != PIPELINE_KIND:
+            alert.summary = self._summary(rule, alert)
         transition = self._transition("resolved", alert, now)
         untold: set[str] = set()
         for key, group in list(self.owed.items()):
@@ -785,6 +861,8 @@ class Engine:
             return list(rule.agents) if rule.agents is not None else sorted(self.facts.agents)
         if kind == LIMIT_KIND:
             return sorted(self._refused)
+        if kind == PIPELINE_KIND:
+            return [PIPELINE_KEY]
         return [
             key
             for key, rec in self.facts.faults.items()
@@ -816,6 +894,8 @@ class Engine:
             return alert_id, _Condition(
                 ref, scope, None if clamped is None else float(clamped), now
             )
+        if kind == PIPELINE_KIND:
+            return self._pipeline_target(rule, now)
         if kind.startswith("beam_"):
             agent, _, rest = ref.partition("|")
             source = rest.rpartition("|")[0]
@@ -851,6 +931,26 @@ class Engine:
         if now >= silent_at:
             return alert_id, _Condition(ref, scope, 1.0, silent_at)
         return alert_id, _Condition(ref, scope, 0.0, now)
+
+    def _pipeline_target(self, rule: Rule, now: int) -> tuple[str, _Condition | None]:
+        """Seconds since the newest zone occupancy. A new alert waits for `watch` and then
+        the rule's own threshold (the retained topics arrive in the first second); an
+        open one counts from the last data, so a restart neither resolves nor repeats it."""
+        alert_id = alert_id_for(rule.name, PIPELINE_KEY)
+        alert = self.alerts.get(alert_id)
+        fire_ms = round(rule.fire_at * 1000)
+        if alert is None and (self.watch_from is None or now < self.watch_from + fire_ms):
+            return alert_id, None
+        if self._heard is not None:
+            base = self._heard
+        elif alert is not None:
+            base = alert.since - fire_ms
+        else:
+            assert self.watch_from is not None
+            base = self.watch_from
+        onset = max(base, self.watch_from if self.watch_from is not None else base) + fire_ms
+        value = float(max(0, now - base) // 1000)
+        return alert_id, _Condition(PIPELINE_KEY, {}, value, onset)
 
     def _closed_for(self, zone: str, grace_s: float, now: int) -> bool:
         """Closed for at least `grace_s` since the last closing, and the daily reset has
@@ -1009,6 +1109,9 @@ class Engine:
         reason: str | None = None,
     ) -> Transition:
         shown = "resolved" if state in ("resolved", "cancelled") else "firing"
+        if state in PUBLISHED and shown == "firing" and alert.id in self.alerts:
+            alert.shown, alert.shown_at = alert.summary, now
+            self._changed(alert)
         return Transition(state, self._payload(alert, shown, now), now, by, reason)
 
     def _payload(self, alert: AlertRec, state: str, now: int) -> dict[str, Any]:
@@ -1049,6 +1152,8 @@ class Engine:
                 f"{zone_name}: {v:g} exits found the count already at 0 since the reset "
                 "(a sensor may miss people)"
             )
+        if rule.kind == PIPELINE_KIND:
+            return self._pipeline_summary(alert)
         agent = scope.get("agent", "?")
         if rule.kind == LIMIT_KIND:
             return (
@@ -1063,6 +1168,20 @@ class Engine:
         if rule.kind == "beam_blocked":
             return f"Beam {where} blocked (sensor {agent})"
         return f"Beam {where} flapping: blocked {v:g} times within {rule.window / 60:g} min"
+
+    def _pipeline_summary(self, alert: AlertRec) -> str:
+        """Since when no data came: the incident's start, kept as it is once resolved."""
+        tz = self.site.timezone
+        if self._heard is None:
+            started = self.watch_from if self.watch_from is not None else alert.since
+            when = f"since footfall-alerts started at {local_time(started, tz)}"
+        else:
+            when = f"since {local_time(self._heard, tz)}"
+        return (
+            f"No zone occupancy from the collector {when}: the live board, the public "
+            "displays and the zone alerts are not being updated (is footfall-collector "
+            "running and connected to MQTT?)"
+        )
 
 
 _ALERT: Final = TypeAdapter(AlertRec)
@@ -1098,7 +1217,7 @@ def _agent_ok(value: object) -> bool:
 
 
 def _alert_times_ok(alert: AlertRec) -> bool:
-    times = [alert.since, alert.started, *alert.notified.values()]
+    times = [alert.since, alert.started, alert.shown_at, *alert.notified.values()]
     if alert.clear_since is not None:
         times.append(alert.clear_since)
     return all(_time_ok(t) for t in times)

@@ -4,7 +4,9 @@ file, the line and the reason (the same machinery and messages as the site file)
 
 Without a rules file every site gets `default_rules()`: over capacity, agent offline for
 5 minutes while the site is open, beam blocked, and occupancy not back near 0 after
-closing."""
+closing. Every site, with or without a file, also gets the built-in `pipeline_silent`
+rule (no zone occupancy from the collector for 3 minutes) unless the file has a rule of
+that kind: a stopped collector must never go unnoticed."""
 
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ __all__ = [
     "LIMIT_KIND",
     "LIMIT_RULE",
     "MAX_ALERTS_PER_AGENT",
+    "PIPELINE_KIND",
+    "PIPELINE_RULE",
     "EmailReceiver",
     "Route",
     "Rule",
@@ -54,6 +58,7 @@ __all__ = [
     "load_rules",
     "parse_duration",
     "parse_rules",
+    "pipeline_rule",
     "rules_path_for",
 ]
 
@@ -71,6 +76,7 @@ Kind = Literal[
     "drift_after_close",
     "drift_clamped",
     "too_many_alerts",
+    "pipeline_silent",
 ]
 KINDS: Final[tuple[str, ...]] = Kind.__args__  # type: ignore[attr-defined]
 ZONE_KINDS: Final = frozenset({"over_capacity", "drift_after_close", "drift_clamped"})
@@ -82,6 +88,12 @@ LIMIT_RULE: Final = "too-many-alerts"
 """The built-in rule of LIMIT_KIND, when the rules file has none: an agent that reaches
 `max_alerts_per_agent` gets this alert instead of more alerts."""
 MAX_ALERTS_PER_AGENT: Final = 100
+PIPELINE_KIND: Final = "pipeline_silent"
+PIPELINE_RULE: Final = "pipeline-silent"
+"""The built-in rule of PIPELINE_KIND, when the rules file has none: the collector's zone
+occupancy (a heartbeat at least every 60 s) stopped coming."""
+BUILT_IN: Final = {LIMIT_RULE: LIMIT_KIND, PIPELINE_RULE: PIPELINE_KIND}
+"""Rule names kept for the built-in rule of their kind."""
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _NAME = r"^[a-z0-9][a-z0-9-]{0,47}$"
@@ -167,6 +179,15 @@ _DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "beam_flapping": {"fire_at": 5.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
     "drift_after_close": {"fire_at": 5.0, "clear_at": 2.0, "for_s": 0.0, "severity": "info"},
     "drift_clamped": {"fire_at": 20.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
+    # Seconds since the newest zone occupancy from the collector, which publishes every
+    # zone at least every 60 s: 3 minutes is three heartbeats missed. Critical: the board,
+    # the public displays and every zone alert go blind with it.
+    "pipeline_silent": {
+        "fire_at": 180.0,
+        "clear_at": 60.0,
+        "for_s": 0.0,
+        "severity": "critical",
+    },
     # Recomputed every tick; 5 minutes without a refused alert before it resolves.
     "too_many_alerts": {
         "fire_at": 1.0,
@@ -186,6 +207,7 @@ _UNITS: Final = {
     "drift_after_close": "people still counted after closing",
     "drift_clamped": "people not subtracted since the reset because the count was 0",
     "too_many_alerts": "alerts of the agent not raised because it has max_alerts_per_agent",
+    "pipeline_silent": "seconds since the newest zone occupancy from the collector",
 }
 
 
@@ -252,6 +274,12 @@ class Rule(_Frozen):
             raise _Located(
                 f"rule {self.name!r}: {self.kind} watches zones, use zones: not agents:",
                 ("agents",),
+            )
+        if self.kind == PIPELINE_KIND and (self.zones is not None or self.agents is not None):
+            raise _Located(
+                f"rule {self.name!r}: {self.kind} watches the collector's occupancy of the "
+                "whole site: it takes neither zones: nor agents:",
+                ("zones" if self.zones is not None else "agents",),
             )
         if self.summary is not None:
             allowed = {"zone", "zone_name", "value", "agent", "source", "door"}
@@ -382,9 +410,10 @@ class RulesFile(_Frozen):
                     ("rules", i, "name"),
                 )
             seen[rule.name] = i
-            if rule.name == LIMIT_RULE and rule.kind != LIMIT_KIND:
+            kept = BUILT_IN.get(rule.name)
+            if kept is not None and rule.kind != kept:
                 raise _Located(
-                    f"rule name {LIMIT_RULE!r} is kept for the {LIMIT_KIND} rule",
+                    f"rule name {rule.name!r} is kept for the {kept} rule",
                     ("rules", i, "name"),
                 )
         limits = [i for i, r in enumerate(self.rules or []) if r.kind == LIMIT_KIND]
@@ -429,6 +458,11 @@ class RulesFile(_Frozen):
 def limit_rule() -> Rule:
     """The built-in rule of kind too_many_alerts (a rules file may define its own)."""
     return Rule.model_validate({"name": LIMIT_RULE, "kind": LIMIT_KIND})
+
+
+def pipeline_rule() -> Rule:
+    """The built-in rule of kind pipeline_silent (a rules file may define its own)."""
+    return Rule.model_validate({"name": PIPELINE_RULE, "kind": PIPELINE_KIND})
 
 
 def default_rules(site: Site) -> list[Rule]:

@@ -28,15 +28,22 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
-from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from footfall_collector.influx import (
+    Influx,
+    InfluxLink,
+    PermanentWriteError,
+    RetryableWriteError,
+    connect,
+)
 from footfall_contract.limits import MAX_PACKET_BYTES
-from footfall_contract.mqttclient import make_client, start_persistent_session
+from footfall_contract.mqttclient import MqttLink, make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 
 from .config import AlertsSettings, token_required
 from .engine import (
     PUBLISHED,
+    RECORDED,
     DriftObs,
     Effect,
     Engine,
@@ -146,6 +153,12 @@ class AlertsService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.mqtt_link = MqttLink(
+            self.client, settings.mqtt, log, "No alert is raised or resolved meanwhile"
+        )
+        self.influx_link = InfluxLink(
+            settings.influx, log, "Alert history waits in the outbox until it answers"
+        )
         self.http: Any = None
         self._check_receivers()
 
@@ -167,6 +180,8 @@ class AlertsService:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        with self._lock:  # pipeline_silent: the collector's heartbeat is awaited from now
+            self.engine.watch(self.clock.now_ms())
         channels = {"mqtt", "influx"} | {f"receiver:{r}" for r in self.rules.receivers}
         channels |= set(self.store.channels())  # entries of receivers since removed
         for channel in sorted(channels):
@@ -210,7 +225,7 @@ class AlertsService:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            self._log_limited("mqtt-refused", f"broker refused footfall-alerts: {rc}")
+            self.mqtt_link.refused(rc)
             return
         sock = client.socket()
         if isinstance(sock, socket.socket):
@@ -227,13 +242,13 @@ class AlertsService:
             self.settings.mqtt.port,
             getattr(flags, "session_present", "?"),
         )
+        self.mqtt_link.connected()
         self.ready.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.mqtt_connected = False
         self.metrics.connected.labels("mqtt").set(0)
-        if not self._stop.is_set():
-            log.warning("MQTT connection lost (%s); reconnecting", rc)
+        self.mqtt_link.disconnected(rc, self._stop.is_set())
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         """Queued, not handled here: paho's network thread must stay free to answer the
@@ -322,10 +337,12 @@ class AlertsService:
             if isinstance(e, Transition):
                 self.metrics.transitions.labels(e.state).inc()
                 record = {"state": e.state, "alert": e.alert, "by": e.by, "reason": e.reason}
-                entries.append(("influx", record))
+                if e.state in RECORDED:
+                    entries.append(("influx", record))
                 if e.state in PUBLISHED:
                     entries.append(("mqtt", {"alert": e.alert}))
-                quiet = e.state in ("pending", "cancelled")  # every flap: debug only
+                # every flap and every new figure: debug only
+                quiet = e.state in ("pending", "cancelled", "updated")
                 log.log(
                     logging.DEBUG if quiet else logging.INFO,
                     "alert %s %s: %s",
@@ -348,7 +365,9 @@ class AlertsService:
             "event": n.event,
             "alerts": list(n.alerts),
             "ts_ms": n.ts_ms,
+            "timezone": self.site.timezone,
             "link": self.settings.link,
+            "board_url": self.settings.board_url,
         }
 
     def apply(self, action: Callable[[Engine, int], list[Effect]]) -> None:
@@ -453,10 +472,11 @@ class AlertsService:
             try:
                 self.influx.ensure_database()
                 self.metrics.connected.labels("influx").set(1)
+                self.influx_link.ok()
                 return
             except (RetryableWriteError, PermanentWriteError) as exc:
                 self.metrics.connected.labels("influx").set(0)
-                self._log_limited("influx-prepare", f"InfluxDB not ready: {exc}")
+                self.influx_link.failed(exc)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0)
 

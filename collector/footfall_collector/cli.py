@@ -1,4 +1,5 @@
-"""`footfall-collector run --site SITE.yaml` and `footfall-collector check-site SITE.yaml`."""
+"""`footfall-collector run --site SITE.yaml`, `check-site SITE.yaml`, `rebuild-history` and
+`retire-agent --site SITE.yaml AGENT`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 import faulthandler
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -55,14 +57,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     # `kill -USR1 PID` prints every thread's stack on file descriptor 2 (stderr)
     faulthandler.register(signal.SIGUSR1, file=2)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        collector.interrupt()  # also while it waits for InfluxDB at start
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     log.info(
         "collector for site %s (%d zones, %d doors) starting",
         site.site,
         len(site.zones),
         len(site.doors),
     )
+    for problem in site.problems():  # what check-site says, also where operators look
+        level = logging.ERROR if problem.severity == "error" else logging.WARNING
+        log.log(level, "site file %s, %s: %s", args.site, problem.where, problem.message)
     collector.start()
     if collector.http is not None:
         host, port = collector.http.server_address[:2]
@@ -76,12 +86,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_site(args: argparse.Namespace) -> int:
+    """A valid file, then what will not count as meant (docs/spec.md §3, "Checks"):
+    warnings leave the exit status 0, errors (a site that cannot work) make it 1."""
+    from footfall_contract.site import read_text
+    from footfall_contract.sitecheck import line_of
+
     site = load_site(args.site)
+    file, text = read_text(args.site, "site file")
+    problems = site.problems()
+    for p in problems:
+        line = line_of(text, p.loc)
+        print(f"{file}{f':{line}' if line else ''}: {p.severity}: {p.message}")
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    verdict = (
+        f"{errors} error{'s' if errors != 1 else ''}: it cannot count as described"
+        if errors
+        else "OK" + (f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else "")
+    )
     print(
         f"{args.site}: site {site.site!r} ({site.name}), {len(site.zones)} zones, "
-        f"{len(site.doors)} doors, {len(site.presence)} presence sensors: OK"
+        f"{len(site.doors)} doors, {len(site.presence)} presence sensors: {verdict}"
     )
-    return 0
+    return 1 if errors else 0
 
 
 def _date(text: str) -> dt.date:
@@ -121,6 +148,32 @@ def cmd_rebuild_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retire_agent(args: argparse.Namespace) -> int:
+    """Clear an agent's retained status (footfall_collector.retire): off the board, out of
+    the alerts, recorded in InfluxDB by the running collector."""
+    from footfall_contract.topics import ID_PATTERN
+
+    from .retire import RetireError, retire_agent
+
+    site = load_site(args.site)
+    if not re.fullmatch(ID_PATTERN, args.agent) or len(args.agent) > 64:
+        print(f"footfall-collector: agent {args.agent!r} is not an agent id", file=sys.stderr)
+        return 2
+    settings = load_settings(CollectorSettings, args.config)
+    try:
+        status = retire_agent(settings.mqtt, site.site, args.agent, force=args.force)
+    except RetireError as exc:
+        print(f"footfall-collector: {exc}", file=sys.stderr)
+        return 1
+    was = f"{status.state} since {status.ts}" if status is not None else "no valid status"
+    print(
+        f"agent {args.agent} of site {site.site} retired (it was {was}): its status is "
+        "cleared on the broker, the collector records it (agent_status, reason retired), "
+        "the board and the alerts forget it; it comes back if it ever connects again"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="footfall-collector", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -130,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--site", type=Path, required=True, help="the site's YAML file")
     run.add_argument("--config", type=Path, help="collector.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)
-    chk = sub.add_parser("check-site", help="validate a site file")
-    chk.add_argument("site", type=Path)
+    chk = sub.add_parser(
+        "check-site",
+        help="validate a site file; warn about what will not count as meant, exit 1 for "
+        "what cannot work",
+    )
+    chk.add_argument("site", type=Path, help="the site's YAML file")
     chk.set_defaults(func=cmd_check_site)
     reb = sub.add_parser(
         "rebuild-history",
@@ -144,6 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     reb.add_argument("--to", type=_date, help="last local day (default: today)")
     reb.set_defaults(func=cmd_rebuild_history)
+    ret = sub.add_parser(
+        "retire-agent",
+        help="take an agent that is gone for good off the board and out of the alerts",
+    )
+    ret.add_argument("--site", type=Path, required=True, help="the site's YAML file")
+    ret.add_argument("--config", type=Path, help="collector.toml (FOOTFALL_* override it)")
+    ret.add_argument(
+        "--force", action="store_true", help="retire it even though its status says online"
+    )
+    ret.add_argument("agent", help="the agent id")
+    ret.set_defaults(func=cmd_retire_agent)
     args = p.parse_args(argv)
     setup_logging(args.log_format, args.verbose)
     try:

@@ -28,6 +28,7 @@ from footfall_contract.site import Site
 from .influx import Influx, PermanentWriteError
 from .points import Point
 from .schema import (
+    AGENT_RETIRED,
     AGENT_STATUS,
     CROSSING,
     FAULT,
@@ -382,21 +383,31 @@ class HistoryWorker:
 
         def states(measurement: str, keys: tuple[str, ...]) -> dict[tuple[str, ...], _State]:
             group = ", ".join(f'"{k}"' for k in keys)
-            bad_value = 0 if measurement == AGENT_STATUS else 1  # offline; fault active
+            agents = measurement == AGENT_STATUS
+            bad_value = 0 if agents else 1  # offline; fault active
+
+            def bad(r: dict[str, Any]) -> bool:
+                # a retired agent serves no door any more: its counts are not estimates
+                return _int(r["value"]) == bad_value and r.get("reason") != AGENT_RETIRED
+
+            fields = ('"value", "reason"', 'last("value") AS "value", last("reason") AS "reason"')
+            if not agents:
+                fields = ('"value"', 'last("value") AS "value"')
             found: dict[tuple[str, ...], _State] = {}
             q0 = (
-                f'SELECT last("value") AS "value" FROM "{measurement}" WHERE {self._where} '
+                f'SELECT {fields[1]} FROM "{measurement}" WHERE {self._where} '
                 f"{before} GROUP BY {group}"
             )
             for r in _rows(self.influx.query(q0, epoch="ms")):
                 k = tuple(str(r.get(x, "")) for x in keys)
-                found[k] = _State(_int(r["value"]) == bad_value, [])
-            q1 = f'SELECT "value" FROM "{measurement}" WHERE {self._where} {span} GROUP BY {group}'
+                found[k] = _State(bad(r), [])
+            q1 = (
+                f'SELECT {fields[0]} FROM "{measurement}" WHERE {self._where} {span} '
+                f"GROUP BY {group}"
+            )
             for r in _rows(self.influx.query(q1, epoch="ms")):
                 k = tuple(str(r.get(x, "")) for x in keys)
-                found.setdefault(k, _State(False, [])).changes.append(
-                    (_int(r["time"]), _int(r["value"]) == bad_value)
-                )
+                found.setdefault(k, _State(False, [])).changes.append((_int(r["time"]), bad(r)))
             return found
 
         for (agent,), st in states(AGENT_STATUS, ("agent",)).items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -100,12 +101,14 @@ def shard_duration(duration: str) -> str:
 class InfluxV1:
     """Line protocol over `/write`, InfluxQL over `/query`."""
 
-    def __init__(self, settings: InfluxSettings) -> None:
+    def __init__(self, settings: InfluxSettings, pool_size: int = 4) -> None:
+        """`pool_size`: connections kept for reuse; at least the number of threads that
+        query at once, or urllib3 discards the extra ones with a warning."""
         self.settings = settings
         self.url = settings.url.rstrip("/")
         self.database = settings.database
         self._http = urllib3.PoolManager(
-            maxsize=4,
+            maxsize=pool_size,
             retries=False,
             timeout=urllib3.Timeout(connect=3.0, read=settings.timeout_s),
         )
@@ -263,8 +266,8 @@ class InfluxV2(InfluxV1):
     """InfluxDB 2.x: writes through influxdb-client (token, org, bucket); queries and
     health through the v1-compatible endpoints, which 2.x serves for a mapped bucket."""
 
-    def __init__(self, settings: InfluxSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: InfluxSettings, pool_size: int = 4) -> None:
+        super().__init__(settings, pool_size)
         from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -315,5 +318,112 @@ class InfluxV2(InfluxV1):
         super().close()
 
 
-def connect(settings: InfluxSettings) -> Influx:
-    return InfluxV2(settings) if settings.api == "v2" else InfluxV1(settings)
+def connect(settings: InfluxSettings, pool_size: int = 4) -> Influx:
+    if settings.api == "v2":
+        return InfluxV2(settings, pool_size)
+    return InfluxV1(settings, pool_size)
+
+
+# -- telling the operator what is wrong ----------------------------------------------
+
+_WHERE = "influx.url (FOOTFALL_INFLUX__URL)"
+_ADDRESS = re.compile(r" (object )?at 0x[0-9a-f]+")
+
+
+def explain_influx_error(exc: BaseException | None, settings: InfluxSettings) -> tuple[str, str]:
+    """(short, stable reason; what to check) for a failed InfluxDB request, from the
+    error's text (urllib3's messages carry object addresses that change every time)."""
+    if exc is None:
+        return ("no answer to /ping", f"{_WHERE} and that InfluxDB runs there")
+    text = str(exc)
+    low = text.lower()
+    if "refused" in low and "connection" in low and "influxdb refused" not in low:
+        return ("connection refused", f"{_WHERE} and that InfluxDB runs there")
+    if "name or service not known" in low or "name resolution" in low or "nodename" in low:
+        return ("host name not found", f"the host in {_WHERE} and the DNS")
+    if "timed out" in low or "timeout" in low:
+        return ("no answer (timed out)", f"{_WHERE}, the network and any firewall between")
+    if "certificate" in low or "ssl" in low:
+        return ("TLS error", f"{_WHERE} (https://) and the server's certificate")
+    if "(401)" in low or "answered 401" in low or "(403)" in low or "answered 403" in low:
+        who = "influx.token" if settings.token else "influx.username and influx.password"
+        return ("credentials refused", f"{who} (FOOTFALL_INFLUX__...) and the user's rights")
+    if "database not found" in low:
+        return (
+            f"database {settings.database!r} does not exist",
+            "influx.database, or let the collector create it (influx.create_database)",
+        )
+    if "retention policy not found" in low:
+        return ("retention policy not found", "influx.retention_policy")
+    m = re.search(r"\((\d{3})\)|answered (\d{3})", text)
+    if m:
+        return (f"answered HTTP {m.group(1) or m.group(2)}", "InfluxDB's log")
+    return (_ADDRESS.sub("", text)[:200], f"{_WHERE} and InfluxDB's log")
+
+
+class InfluxLink:
+    """What the log says about InfluxDB: each failure once with its reason and what to
+    check, again when the reason changes, and the recovery once."""
+
+    def __init__(self, settings: InfluxSettings, logger: logging.Logger, meanwhile: str) -> None:
+        from footfall_contract.linklog import LinkLog
+
+        self.settings = settings
+        self.meanwhile = meanwhile
+        self.log = LinkLog(logger, f"InfluxDB {settings.url} reachable again")
+
+    def failed(self, exc: BaseException | None = None) -> bool:
+        """A failure; without `exc` (a failed ping) only when nothing was said yet."""
+        if exc is None and self.log.failing:
+            return False
+        reason, check = explain_influx_error(exc, self.settings)
+        tail = f". {self.meanwhile}" if self.meanwhile else ""
+        return self.log.failed(
+            reason, f"InfluxDB {self.settings.url}: {reason}; check {check}{tail}"
+        )
+
+    def ok(self) -> bool:
+        return self.log.ok()
+
+
+class InfluxWatch:
+    """For a service that uses InfluxDB only on request (footfall-web): asks it at start
+    and then every `interval_s` whether it answers, with a query on the database (which
+    needs the credentials and the database too, unlike /ping), so that the log says at
+    start, not at the first failing page, that InfluxDB cannot be used."""
+
+    def __init__(self, influx: Influx, link: InfluxLink, interval_s: float = 30.0) -> None:
+        self.influx = influx
+        self.link = link
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        try:
+            self.influx.query("SHOW RETENTION POLICIES")
+        except (RetryableWriteError, PermanentWriteError) as exc:
+            self.link.failed(exc)
+            return False
+        self.link.ok()
+        return True
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="influx-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.check()
+            except Exception:  # a watcher must never take the service down
+                log.exception("InfluxDB check failed")
+            if self._stop.wait(self.interval_s):
+                return

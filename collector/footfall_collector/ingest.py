@@ -76,6 +76,8 @@ class Outcome:
     rejections: list[Rejection] = field(default_factory=list)
     events: int = 0
     status: Status | None = None
+    retired: bool = False
+    """The agent's retained status was cleared (an empty status message): retired."""
     health: bool = False
 
 
@@ -301,6 +303,9 @@ class Ingest:
     def _status(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
         # A retained status (or a Last Will written at connect time) carries an old ts:
         # what matters is when the collector learnt it.
+        if not data:
+            out.retired = True  # the retained status cleared: the agent is retired
+            return
         out.status = Status.model_validate_json(data)
 
 

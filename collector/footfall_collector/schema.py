@@ -13,6 +13,10 @@ CROSSING: Final = "crossing"
 ZONE_FLOW: Final = "zone_flow"
 """Per crossing, one point per zone it enters (dir=in) or leaves (dir=out)."""
 AGENT_STATUS: Final = "agent_status"
+AGENT_RETIRED: Final = "retired"
+"""`reason` of the `agent_status` point written when an agent's retained status is cleared
+(`footfall-collector retire-agent`, the board's retire action): out of service, neither
+offline nor counted as estimated from then on."""
 FAULT: Final = "fault"
 OCCUPANCY: Final = "occupancy"
 """Live occupancy, at the collector's processing time."""

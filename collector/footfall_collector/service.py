@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from footfall_contract.hours import last_reset_before, next_reset_after, window_of
-from footfall_contract.mqttclient import make_client, start_persistent_session
+from footfall_contract.mqttclient import MqttLink, make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_subscription, zone_occupancy_topic
@@ -39,12 +39,12 @@ from footfall_contract.topics import agent_subscription, zone_occupancy_topic
 from .config import CollectorSettings, duration_days
 from .dedup import RecentKeys, Verdict
 from .history import HistoryWorker
-from .influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from .influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError, connect
 from .ingest import CrossingSeen, Ingest, Limits, Outcome, rejection_point
 from .metrics import Metrics
 from .occupancy import OccupancyEngine, ZoneState
 from .points import Point
-from .schema import history_pending_point
+from .schema import AGENT_RETIRED, history_pending_point
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,18 @@ class Collector:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.mqtt_link = MqttLink(
+            self.client,
+            settings.mqtt,
+            log,
+            "Nothing is counted meanwhile; agents keep their events until it connects",
+        )
+        self.influx_link = InfluxLink(
+            settings.influx,
+            log,
+            "Nothing is written or counted until it answers; the agents' messages wait "
+            "at the broker",
+        )
         self.http: Any = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -140,7 +152,11 @@ class Collector:
     def start(self) -> None:
         """Rebuild from InfluxDB (waiting for it), then consume; returns once running."""
         self._prepare_influx()
+        if self._stop.is_set():  # interrupted while waiting for InfluxDB
+            return
         self._rebuild()
+        if self._stop.is_set():
+            return
         # Everything so far lives as long as the process: keep the cyclic collector off
         # it, and let it run less often (messages make short-lived objects, no cycles).
         gc.collect()
@@ -160,6 +176,11 @@ class Collector:
             from .http import serve
 
             self.http = serve(self, self.settings.http.host, self.settings.http.port)
+
+    def interrupt(self) -> None:
+        """Give up waiting (for InfluxDB, at start): a signal must end a collector that
+        cannot reach it, not leave it to systemd's SIGKILL."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -186,8 +207,8 @@ class Collector:
                 self._set_influx(True)
                 return result
             except RetryableWriteError as exc:
-                self._set_influx(False)
-                self._log_limited(f"retry:{what}", f"{what}: {exc}; retrying in {delay:.1f} s")
+                self._set_influx(False, exc)
+                log.debug("%s: %s; retrying in %.1f s", what, exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 30.0) * random.uniform(0.8, 1.2)
         return None
@@ -272,7 +293,7 @@ class Collector:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            self._log_limited("mqtt-refused", f"broker refused the collector: {rc}")
+            self.mqtt_link.refused(rc)
             return
         with self._ack_lock:
             self._generation += 1
@@ -285,6 +306,7 @@ class Collector:
             self.settings.mqtt.port,
             getattr(flags, "session_present", "?"),
         )
+        self.mqtt_link.connected()
         self.ready.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -294,8 +316,7 @@ class Collector:
             self._generation += 1
         self.mqtt_connected = False
         self.metrics.connected.labels("mqtt").set(0)
-        if not self._stop.is_set():
-            log.warning("MQTT connection lost (%s); reconnecting", rc)
+        self.mqtt_link.disconnected(rc, self._stop.is_set())
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -375,7 +396,12 @@ class Collector:
                 self._pending_occupancy[(z, now)] = self.engine.state(z)
         if out.agent is not None:
             agent = out.agent
-            if out.status is not None:
+            if out.retired:
+                # forgotten before the point, so that agents_online counts without it
+                self._agents.pop(agent, None)
+                points.append(self._agent_point(agent, False, AGENT_RETIRED, now))
+                log.info("agent %s retired (its retained status was cleared)", agent)
+            elif out.status is not None:
                 online = out.status.state == "online"
                 points.append(
                     self._agent_point(
@@ -567,11 +593,11 @@ class Collector:
                 self._set_influx(True)
                 return True
             except RetryableWriteError as exc:
-                self._set_influx(False)
+                self._set_influx(False, exc)
                 self.metrics.write_errors.labels("retryable").inc()
                 if self._stop.is_set() and not self.mqtt_connected:
                     return False
-                self._log_limited("write-retry", f"InfluxDB write failed, retrying: {exc}")
+                log.debug("InfluxDB write failed, retrying: %s", exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
             except PermanentWriteError as exc:
@@ -668,22 +694,22 @@ class Collector:
             try:
                 return self._stored(agent, times)
             except RetryableWriteError as exc:
-                self._set_influx(False)
+                self._set_influx(False, exc)
                 if self._stop.is_set() and not self.mqtt_connected:
                     return None
-                self._log_limited("check-retry", f"InfluxDB check failed, retrying: {exc}")
+                log.debug("InfluxDB check failed, retrying: %s", exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0) * random.uniform(0.8, 1.2)
             except PermanentWriteError as exc:
                 log.error("InfluxDB refused the exactly-once check, crossings not applied: %s", exc)
                 return set(times)
 
-    def _set_influx(self, ok: bool) -> None:
-        if ok != self.influx_ok:
-            if ok:
-                log.info("InfluxDB reachable")
-            else:
-                log.warning("InfluxDB unreachable; messages stay unacknowledged at the broker")
+    def _set_influx(self, ok: bool, exc: Exception | None = None) -> None:
+        """Logged once per change, with the reason and what to check (`InfluxLink`)."""
+        if ok:
+            self.influx_link.ok()
+        else:
+            self.influx_link.failed(exc)
         self.influx_ok = ok
         self.metrics.connected.labels("influx").set(int(ok))
 

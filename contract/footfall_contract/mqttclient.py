@@ -4,7 +4,10 @@ back-off), used by the edge agent and the collector alike. Needs the `edge` or
 
 from __future__ import annotations
 
+import logging
+import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -13,6 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .config import MqttSettings
+from .linklog import LinkLog
 
 
 class _ReadBuffered:
@@ -62,7 +66,23 @@ class _ReadBuffered:
         return getattr(self._sock, name)
 
 
-class _BufferedClient(mqtt.Client):
+class _Client(mqtt.Client):
+    """paho's client, remembering why the last connection attempt failed: paho's own
+    `on_connect_fail` is told only that it failed, and `MqttLink` logs the reason."""
+
+    connect_error: OSError | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            rc = super().reconnect()
+        except OSError as exc:
+            self.connect_error = exc
+            raise
+        self.connect_error = None
+        return rc
+
+
+class _BufferedClient(_Client):
     """paho's client with buffered reads, for receiving many small messages."""
 
     _BURST = 100
@@ -95,7 +115,7 @@ def make_client(
 ) -> mqtt.Client:
     """`buffered_reads` for a client that receives a lot (the collector): fewer
     system calls a message, the same packets."""
-    cls = _BufferedClient if buffered_reads else mqtt.Client
+    cls = _BufferedClient if buffered_reads else _Client
     client = cls(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
@@ -140,3 +160,144 @@ def start_persistent_session(
         settings.host, settings.port, settings.keepalive_s, clean_start=False, properties=props
     )
     client.loop_start()
+
+
+# -- telling the operator what is wrong ----------------------------------------------
+
+
+def broker_target(settings: MqttSettings) -> str:
+    """`host:port` and whether TLS is on, as a log line names the broker."""
+    return f"{settings.host}:{settings.port} ({'TLS' if settings.tls else 'no TLS'})"
+
+
+_WHERE = "mqtt.host and mqtt.port (FOOTFALL_MQTT__HOST, FOOTFALL_MQTT__PORT)"
+
+
+def explain_connect_error(exc: BaseException, settings: MqttSettings) -> tuple[str, str]:
+    """(short reason, what to check) for a connection attempt that failed before the
+    broker answered: nothing listening, no such host, no route, or TLS."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = exc.verify_message or exc.reason or str(exc)
+        return (
+            f"the broker's TLS certificate is not trusted ({detail})",
+            "mqtt.ca_certs (the CA that signed the broker's certificate) and that mqtt.host "
+            "is a name in the certificate (mqtt.insecure = true for a broker reached by IP)",
+        )
+    tls_port = (
+        "that mqtt.port is the broker's TLS port (usually 8883; a port without TLS, "
+        "usually 1883, needs mqtt.tls = false)"
+    )
+    if settings.tls and isinstance(
+        exc, ConnectionResetError | ConnectionAbortedError | ssl.SSLEOFError
+    ):
+        # A broker without TLS on that port reads the TLS greeting as a bad packet.
+        return ("TLS handshake failed (the broker closed the connection)", tls_port)
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or str(exc)
+        if not settings.tls:
+            return (f"TLS error ({reason})", "mqtt.tls")
+        return (
+            f"TLS handshake failed ({reason})",
+            f"{tls_port}, mqtt.ca_certs, mqtt.certfile and mqtt.keyfile",
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            "connection refused (nothing listens on that port)",
+            f"{_WHERE}, and that the broker (mosquitto) runs there",
+        )
+    if isinstance(exc, socket.gaierror):
+        return (f"host name {settings.host!r} not found", "mqtt.host and the DNS")
+    if isinstance(exc, TimeoutError):
+        return ("no answer (timed out)", f"{_WHERE}, the network and any firewall between")
+    if isinstance(exc, OSError) and exc.strerror:
+        return (exc.strerror.lower(), f"{_WHERE} and the network")
+    return (str(exc) or type(exc).__name__, f"{_WHERE} and the network")
+
+
+def explain_refusal(rc: Any, settings: MqttSettings) -> tuple[str, str]:
+    """(reason, what to check) for a CONNACK that refuses us."""
+    text = str(rc)
+    if "user name or password" in text.lower() or "authori" in text.lower():
+        who = (
+            f"mqtt.username ({settings.username!r})"
+            if settings.username
+            else "mqtt.username (none is set)"
+        )
+        return (
+            f"the broker refused the login ({text})",
+            f"{who}, mqtt.password (FOOTFALL_MQTT__PASSWORD) and the broker's password "
+            "file and ACL",
+        )
+    return (f"the broker refused the connection ({text})", "the broker's log")
+
+
+class MqttLink:
+    """Logs what happens to one MQTT connection, once per change: the first failure to
+    connect (with the reason paho keeps to itself and what to check), a refusal, a
+    connection that closes before the broker answers (often TLS on one side only), a
+    lost connection, and the recovery. The service calls `connected`, `refused` and
+    `disconnected` from its own paho callbacks; connection errors arrive by themselves
+    (`on_connect_fail`)."""
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        settings: MqttSettings,
+        logger: logging.Logger,
+        meanwhile: str | Callable[[], str] = "",
+    ) -> None:
+        """`meanwhile`: what happens to the service's data while the broker is away
+        ("events wait in the outbox"); appended to each failure."""
+        self.settings = settings
+        self.target = broker_target(settings)
+        self.meanwhile = meanwhile
+        self._up = False
+        self._refused = False
+        self.log = LinkLog(logger, f"MQTT broker {self.target} reachable again")
+        client.on_connect_fail = self._connect_failed
+
+    def _failed(self, key: str, reason: str, check: str) -> None:
+        retry = (
+            f"Retrying every {self.settings.reconnect_min_s:g} to "
+            f"{self.settings.reconnect_max_s:g} s"
+        )
+        meanwhile = self.meanwhile() if callable(self.meanwhile) else self.meanwhile
+        tail = f"; {meanwhile[:1].lower()}{meanwhile[1:]}" if meanwhile else ""
+        self.log.failed(key, f"MQTT broker {self.target}: {reason}; check {check}. {retry}{tail}")
+
+    def _connect_failed(self, client: mqtt.Client, _userdata: Any) -> None:
+        exc = getattr(client, "connect_error", None)
+        if exc is None:
+            self._failed("connect failed", "cannot connect", f"{_WHERE} and the network")
+            return
+        reason, check = explain_connect_error(exc, self.settings)
+        self._failed(reason, reason, check)
+
+    def connected(self) -> None:
+        self._up = True
+        self.log.ok()
+
+    def refused(self, rc: Any) -> None:
+        self._refused = True
+        reason, check = explain_refusal(rc, self.settings)
+        self._failed(reason, reason, check)
+
+    def disconnected(self, rc: Any, stopping: bool = False) -> None:
+        was_up, self._up = self._up, False
+        if stopping or not rc.is_failure:
+            return
+        if was_up:
+            reason = f"MQTT connection lost ({rc})"
+            self._failed(reason, f"{reason}; reconnecting", "the broker and the network")
+            return
+        if self._refused:
+            self._refused = False
+            return  # the broker closes the connection it refused: said already
+        reason = f"the connection closed before the broker answered ({rc})"
+        check = (
+            "that mqtt.port is the broker's MQTT port and mqtt.tls matches it (a TLS port "
+            "closes a connection without TLS)"
+            if not self.settings.tls
+            else f"{_WHERE} and the broker's log"
+        )
+        self._failed(reason, reason, check)

@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from yaml import MarkedYAMLError
     from yaml.nodes import Node
 
+    from .sitecheck import SiteProblem
+
 __all__ = [
     "Door",
     "PresenceSensor",
@@ -49,6 +52,8 @@ __all__ = [
 
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Day names used in opening-hours keys, indexed by `date.weekday()`."""
+NAME_LANGS: Final = ("fi", "sv", "en")
+"""Languages a site file may give names in (`names:`), those the displays speak."""
 
 # Used with fullmatch: `$` would accept a trailing newline.
 _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -83,6 +88,11 @@ class _Located(ValueError):
     def __init__(self, message: str, loc: Loc) -> None:
         super().__init__(message)
         self.loc = loc
+
+
+class _LocatedField(_Located):
+    """A `_Located` whose message is about the field it points at: shown after its path
+    (the validator of a nested field does not know the path above it)."""
 
 
 # --- field formats -------------------------------------------------------------------
@@ -148,6 +158,18 @@ def _check_reset(value: str) -> str:
     return value
 
 
+def _check_names(value: dict[str, str]) -> dict[str, str]:
+    # full match and lower case: "FI" or "fi-FI" would never be looked up
+    for key in value:
+        if key not in NAME_LANGS:
+            raise _LocatedField(
+                f"unknown language {key!r} (use {', '.join(NAME_LANGS[:-1])} or "
+                f"{NAME_LANGS[-1]}, in lower case)",
+                (key,),
+            )
+    return value
+
+
 def _id_of(what: str) -> AfterValidator:
     return AfterValidator(lambda value: check_id(value, what))
 
@@ -165,6 +187,7 @@ def _reset_hint(value: object) -> object:
 DaySpec = Annotated[str, AfterValidator(_check_day_spec)]
 HoursSpec = Annotated[str, BeforeValidator(_hours_hint), AfterValidator(_check_hours)]
 OpeningHours = dict[DaySpec, HoursSpec]
+Names = Annotated[dict[str, Annotated[str, Field(min_length=1)]], AfterValidator(_check_names)]
 
 
 def _hours_table(hours: Mapping[str, str], who: str) -> dict[int, Hours | None]:
@@ -197,9 +220,13 @@ class Zone(_Frozen):
 
     id: Annotated[str, _id_of("zone id")]
     name: str
+    names: Names = {}
     parent: str | None = None
     capacity: Annotated[StrictInt, Field(gt=0)] | None = None
     opening_hours: OpeningHours | None = None
+    public: StrictBool = False
+    """Whether the zone has a public crowding display (docs/spec.md §3); off unless the
+    site file says so, so that no clinic is shown to the world by default."""
 
     @model_validator(mode="before")
     @classmethod
@@ -207,6 +234,10 @@ class Zone(_Frozen):
         if isinstance(data, Mapping) and "name" not in data and isinstance(data.get("id"), str):
             return {**data, "name": data["id"]}
         return data
+
+    def name_in(self, lang: str | None) -> str:
+        """The name in `lang` when the file gives one, else `name` (the default)."""
+        return self.names.get(lang, self.name) if lang is not None else self.name
 
     @model_validator(mode="after")
     def _no_day_twice(self) -> Zone:
@@ -246,12 +277,17 @@ class Site(_Frozen):
 
     site: Annotated[str, _id_of("site id")]
     name: str
+    names: Names = {}
     timezone: str
     reset_at: Annotated[str, BeforeValidator(_reset_hint), AfterValidator(_check_reset)] = "03:00"
     opening_hours: OpeningHours = {}
     zones: list[Zone]
     doors: list[Door] = []
     presence: list[PresenceSensor] = []
+
+    def name_in(self, lang: str | None) -> str:
+        """The site's name in `lang` when the file gives one, else `name`."""
+        return self.names.get(lang, self.name) if lang is not None else self.name
 
     @field_validator("timezone")
     @classmethod
@@ -398,6 +434,19 @@ class Site(_Frozen):
         its inside, not its outside) and the zones it leaves (the reverse); `out` swaps
         the two. Between two rooms of one parent the parent is in neither."""
         return _get(self._idx.effects, door_id, "door", self.site)
+
+    def problems(self) -> list[SiteProblem]:
+        """What will not count as meant although the file is valid (sitecheck.py):
+        errors (it cannot work) first, then warnings."""
+        from .sitecheck import site_problems
+
+        return site_problems(self)
+
+    def warnings(self) -> list[SiteProblem]:
+        return [p for p in self.problems() if p.severity == "warning"]
+
+    def errors(self) -> list[SiteProblem]:
+        return [p for p in self.problems() if p.severity == "error"]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -622,12 +671,18 @@ def _iter_problems(exc: ValidationError) -> Iterator[tuple[Loc, str]]:
     for err in exc.errors():
         loc: Loc = tuple(err["loc"])
         error = err.get("ctx", {}).get("error")
+        if isinstance(error, _LocatedField):
+            full = (*loc, *error.loc)
+            yield full, f"{_format_loc(full)}: {error}"
+            continue
         if isinstance(error, _Located):
             yield (*loc, *error.loc), str(error)
             continue
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
             msg = "Input should be a mapping (key: value)"
+        elif err["type"] == "bool_type":
+            msg += " (true or false)"
         elif err["type"] == "missing" and loc[-1:] == ("outside",):
             msg += " (use null for the street or the mall)"
         path = _format_loc(loc)

@@ -19,20 +19,30 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qs, quote, urlencode
 
+import anyio.to_thread
 import urllib3
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import StreamingResponse
 
-from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
+from footfall_collector.influx import (
+    Influx,
+    InfluxLink,
+    InfluxWatch,
+    PermanentWriteError,
+    RetryableWriteError,
+    connect,
+)
 from footfall_contract.config import ConfigError
 from footfall_contract.hours import last_reset_before
-from footfall_contract.site import Site
+from footfall_contract.site import Site, Zone
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import ID_PATTERN
 from footfall_report import (
@@ -44,10 +54,11 @@ from footfall_report import (
     load_statistics,
 )
 
-from . import actions, auth, i18n, levels, reports, sse
+from . import actions, auth, i18n, levels, reports, retire, sse, zonepage
 from .config import WebSettings
 from .history import (
     BadParameter,
+    HistoryRequest,
     buckets,
     history_csv,
     history_query,
@@ -59,8 +70,9 @@ from .history import (
     visits_query,
     window_starts,
 )
-from .live import Change, LiveState
+from .live import Change, LiveState, agent_json
 from .models import (
+    AgentRetireIn,
     AlertAckIn,
     AlertSilenceIn,
     ErrorOut,
@@ -83,6 +95,8 @@ SESSION_COOKIE = "footfall_session"
 LANG_COOKIE = "footfall_lang"
 CSRF_HEADER = "X-CSRF-Token"
 KEEPALIVE_S = 15.0
+THEMES = ("dark", "light")
+"""`?theme=` values; without one, pages follow the screen's prefers-color-scheme."""
 
 
 # -- the forecast module (dashboards/footfall_web/forecast.py) -------------------------
@@ -128,6 +142,12 @@ def default_forecaster_factory(
 # -- app state ------------------------------------------------------------------------
 
 
+THREADS = 40
+"""Threads serving the synchronous routes at once (anyio's limiter, set at start; 40 is
+its default), and the connections pooled for InfluxDB and footfall-alerts: a pool
+smaller than the threads sharing it discards connections with a warning."""
+
+
 class Web:
     """What the routes share: settings, sites, live state, InfluxDB, forecasters."""
 
@@ -157,7 +177,13 @@ class Web:
                 f"(sites: {', '.join(self.sites)})"
             )
         self.live = LiveState(settings.mqtt, self.sites.values(), settings.client_id)
-        self.influx = connect(settings.influx)
+        self.influx = connect(settings.influx, pool_size=THREADS)
+        self.influx_watch = InfluxWatch(
+            self.influx,
+            InfluxLink(
+                settings.influx, log, "History, reports and typical days answer 503 meanwhile"
+            ),
+        )
         self.now = now
         self.forecaster_factory: ForecasterFactory | None
         if forecaster_factory is True:
@@ -179,7 +205,7 @@ class Web:
         )
         self.log_limit = LogLimiter()
         self.tokens = [t.get_secret_value() for t in settings.auth.tokens]
-        self.alerts_http = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+        self.alerts_http = urllib3.PoolManager(num_pools=4, maxsize=THREADS, retries=False)
         self.closing = False
 
     def close_streams(self) -> None:
@@ -203,6 +229,29 @@ class Web:
         s = self.site(site)
         if zone not in {z.id for z in s.zones}:
             raise HTTPException(404, f"unknown zone {zone!r} in site {site!r}")
+        return s
+
+    def is_public(self, site: str, zone: str) -> bool:
+        """A public display: the site file marks the zone `public: true` (default off)
+        and `crowding.public_zones`, when set, lists it too."""
+        s = self.sites.get(site)
+        found = None if s is None else next((z for z in s.zones if z.id == zone), None)
+        return (
+            found is not None and found.public and self.settings.crowding.allows_public(site, zone)
+        )
+
+    def public_zones(self, site: str) -> list[Zone]:
+        """The zones of a site with a public display, in site-file order."""
+        s = self.sites.get(site)
+        return [] if s is None else [z for z in s.zones if self.is_public(site, z.id)]
+
+    def public_zone(self, site: str, zone: str) -> Site:
+        """The site of a public display; a 404 for an unknown site, and the same 404
+        for an unknown zone and a zone without a public display (which zones exist
+        but are not public is nobody's business)."""
+        s = self.site(site)
+        if not self.is_public(site, zone):
+            raise HTTPException(404, f"no public display for zone {zone!r} of site {site!r}")
         return s
 
     def forecaster(self, site: str) -> ForecasterLike | None:
@@ -328,10 +377,13 @@ ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
 def create_app(web: Web) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         web.live.start()
+        web.influx_watch.start()
         try:
             yield
         finally:
+            web.influx_watch.stop()
             web.live.stop()
             web.influx.close()
 
@@ -378,6 +430,70 @@ def create_app(web: Web) -> FastAPI:
     def base(request: Request) -> str:
         return str(request.scope.get("root_path", ""))
 
+    def page_lang(request: Request) -> i18n.Lang:
+        return i18n.choose(
+            request.query_params.get("lang"),
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+        )
+
+    def page_theme(request: Request) -> str | None:
+        """`?theme=dark|light` (any case) over the screen's own setting; anything else
+        is passed over (a kiosk page never fails on it)."""
+        theme = (request.query_params.get("theme") or "").strip().lower()
+        return theme if theme in THEMES else None
+
+    templates.env.globals["page_theme"] = page_theme
+
+    def remember_lang(request: Request, response: Response) -> None:
+        """A language picked with `?lang=` (any case) is kept in the switcher's cookie."""
+        picked = i18n.parse_lang(request.query_params.get("lang"))
+        if picked is not None:
+            response.set_cookie(
+                LANG_COOKIE, picked, max_age=365 * 86400, samesite="lax", httponly=True
+            )
+        response.headers["Vary"] = "Accept-Language, Cookie"
+
+    def not_found_page(request: Request, path: str) -> Response:
+        """The public display's 404: a page in the visitor's language that lists the
+        public displays there are (of the site in the path, else of every site)."""
+        lang = page_lang(request)
+        parts = path.split("/")
+        site = parts[2] if len(parts) > 2 and parts[2] in web.sites else None
+        displays = [
+            {
+                "href": f"{base(request)}/crowding/{s.site}/{z.id}",
+                "name": z.name_in(lang),
+                "site": s.name_in(lang),
+            }
+            for s in web.sites.values()
+            if site in (None, s.site)
+            for z in web.public_zones(s.site)
+        ]
+        response = templates.TemplateResponse(
+            request,
+            "notfound.html",
+            {
+                "base": base(request),
+                "lang": lang,
+                "texts": i18n.TEXTS[lang],
+                "languages": i18n.LANGUAGE_NAMES,
+                "displays": displays,
+                "show_site": site is None and len(web.sites) > 1,
+            },
+            status_code=404,
+        )
+        remember_lang(request, response)
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # a person at a kiosk or a phone gets a page, never JSON; the API keeps JSON
+        path = str(request.scope.get("path", "")).removeprefix(base(request))
+        if exc.status_code == 404 and (path == "/crowding" or path.startswith("/crowding/")):
+            return not_found_page(request, path)
+        return await http_exception_handler(request, exc)
+
     # -- pages -----------------------------------------------------------------------
 
     @app.get("/", include_in_schema=False, response_model=None)
@@ -387,7 +503,24 @@ def create_app(web: Web) -> FastAPI:
         wanted = site or list(web.sites)
         for s in wanted:
             web.site(s)
+        lang = page_lang(request)
         state = {
+            "lang": lang,
+            "locale": i18n.LOCALES[lang],
+            "texts": i18n.BOARD_TEXTS[lang],
+            "a11y": {
+                **i18n.ZONE_TEXTS[lang],
+                "levels": {k: i18n.TEXTS[lang][k] for k in levels.LEVELS},
+            },
+            # names in the board's language, site time zones for site-local times
+            "names": {
+                s: {
+                    "name": web.sites[s].name_in(lang),
+                    "timezone": web.sites[s].timezone,
+                    "zones": {z.id: z.name_in(lang) for z in web.sites[s].zones},
+                }
+                for s in wanted
+            },
             "sites": wanted,
             "snapshot": web.live.snapshot(wanted),
             "now": web.now_ms(),
@@ -404,11 +537,23 @@ def create_app(web: Web) -> FastAPI:
             "silence_hours": web.settings.alerts.silence_hours,
             "csrf": web.csrf_token(request),
         }
-        return templates.TemplateResponse(
+        response = templates.TemplateResponse(
             request,
             "board.html",
-            {"state": state, "base": base(request), "login": web.login_required},
+            {
+                "state": state,
+                "base": base(request),
+                "login": web.login_required,
+                "lang": lang,
+                "texts": i18n.BOARD_TEXTS[lang],
+                "language": i18n.TEXTS[lang]["language"],
+                "languages": i18n.LANGUAGE_NAMES,
+                "site_names": {s: web.sites[s].name_in(lang) for s in wanted},
+                "site_query": "".join(f"&site={quote(s)}" for s in site or []),
+            },
         )
+        remember_lang(request, response)
+        return response
 
     @app.get("/crowding/{site}/{zone}", include_in_schema=False)
     def crowding_page(
@@ -416,16 +561,12 @@ def create_app(web: Web) -> FastAPI:
         site: str,
         zone: str,
         lang: str | None = None,
-        kiosk: bool = False,
+        kiosk: str | None = None,
     ) -> HTMLResponse:
-        if lang is not None and not i18n.is_lang(lang):
-            raise HTTPException(400, f"lang must be one of {', '.join(i18n.LANGS)}, not {lang!r}")
-        web.zone(site, zone)
-        if not web.settings.crowding.is_public(site, zone):
-            raise HTTPException(404, f"zone {zone!r} of site {site!r} is not public")
-        chosen = i18n.choose(
-            lang, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
-        )
+        # a page for people: an unknown ?lang= falls back (page_lang), a missing
+        # display is the friendly 404 page (_http_error), never a JSON error
+        web.public_zone(site, zone)
+        chosen = page_lang(request)
         view = public_crowding(web, site, zone, chosen)
         response = templates.TemplateResponse(
             request,
@@ -436,7 +577,9 @@ def create_app(web: Web) -> FastAPI:
                 "lang": chosen,
                 "languages": i18n.LANGUAGE_NAMES,
                 "base": base(request),
-                "kiosk": kiosk,
+                "kiosk": kiosk is not None and kiosk.lower() in ("1", "true", "yes", "on"),
+                "theme": page_theme(request),
+                "a11y": i18n.ZONE_TEXTS[chosen],
                 "refresh_s": web.settings.crowding.refresh_s,
                 "state": {
                     "view": view.model_dump(),
@@ -446,11 +589,75 @@ def create_app(web: Web) -> FastAPI:
                 },
             },
         )
-        if lang is not None:
-            response.set_cookie(
-                LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True
-            )
-        response.headers["Vary"] = "Accept-Language, Cookie"
+        remember_lang(request, response)
+        return response
+
+    @app.get("/crowding", include_in_schema=False)
+    @app.get("/crowding/{site}", include_in_schema=False)
+    def crowding_index(request: Request, site: str | None = None) -> HTMLResponse:
+        """The public displays of a site (of every site at `/crowding`): where a visitor
+        who cut the zone off the address lands, instead of a 404."""
+        if site is not None:
+            web.site(site)  # an unknown site: the friendly 404 page (_http_error)
+        lang = page_lang(request)
+        chosen = [s for s in web.sites.values() if site in (None, s.site)]
+        displays = [
+            {
+                "href": f"{base(request)}/crowding/{s.site}/{z.id}",
+                "name": z.name_in(lang),
+                "site": s.name_in(lang),
+            }
+            for s in chosen
+            for z in web.public_zones(s.site)
+        ]
+        if not displays:
+            raise HTTPException(404, f"no public displays in site {site!r}")
+        title = chosen[0].name_in(lang) if site is not None else i18n.TEXTS[lang]["public_displays"]
+        response = templates.TemplateResponse(
+            request,
+            "displays.html",
+            {
+                "base": base(request),
+                "lang": lang,
+                "title": title,
+                "theme": page_theme(request),
+                "texts": i18n.TEXTS[lang],
+                "languages": i18n.LANGUAGE_NAMES,
+                "displays": displays,
+                "show_site": site is None and len(web.sites) > 1,
+            },
+        )
+        remember_lang(request, response)
+        return response
+
+    @app.get("/zones/{site}/{zone}", include_in_schema=False, response_model=None)
+    def zone_page(request: Request, site: str, zone: str) -> Response:
+        """One agency: now, today so far by hour, this week by day, and its links."""
+        if web.user(request) is None:
+            target = request.url.path.removeprefix(base(request))
+            return RedirectResponse(f"{base(request)}/login?next={quote(target)}", 303)
+        lang = page_lang(request)
+        context: dict[str, Any] = {
+            "base": base(request),
+            "login": web.login_required,
+            "lang": lang,
+            "texts": i18n.ZONE_TEXTS[lang],
+            "board_texts": i18n.BOARD_TEXTS[lang],
+            "language": i18n.TEXTS[lang]["language"],
+            "languages": i18n.LANGUAGE_NAMES,
+            "error": None,
+            "site": None,
+        }
+        try:
+            s = web.zone(site, zone)
+        except HTTPException as exc:
+            context["error"] = i18n.ZONE_TEXTS[lang]["not_found"].format(error=exc.detail)
+            return templates.TemplateResponse(request, "zone.html", context, status_code=404)
+        context.update(zone_view(web, s, zone, lang, base(request)))
+        response = templates.TemplateResponse(
+            request, "zone.html", context, status_code=503 if context["error"] else 200
+        )
+        remember_lang(request, response)
         return response
 
     @app.get("/login", include_in_schema=False)
@@ -537,11 +744,11 @@ def create_app(web: Web) -> FastAPI:
     def public_api(
         request: Request, response: Response, site: str, zone: str, lang: str | None = None
     ) -> PublicCrowding:
-        if lang is not None and not i18n.is_lang(lang):
-            raise HTTPException(400, f"lang must be one of {', '.join(i18n.LANGS)}, not {lang!r}")
-        web.zone(site, zone)
-        if not web.settings.crowding.is_public(site, zone):
-            raise HTTPException(404, f"zone {zone!r} of site {site!r} is not public")
+        if lang is not None and i18n.parse_lang(lang) is None:
+            raise HTTPException(
+                400, f"lang must be one of {', '.join(i18n.LANGS)}, not {lang[:20]!r}"
+            )
+        web.public_zone(site, zone)
         chosen = i18n.choose(
             lang, request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")
         )
@@ -558,10 +765,18 @@ def create_app(web: Web) -> FastAPI:
                 SiteInfo(
                     site=s.site,
                     name=s.name,
+                    names=s.names,
                     timezone=s.timezone,
                     open_now=s.is_open(now),
                     zones=[
-                        ZoneInfo(id=z.id, name=z.name, parent=z.parent, capacity=z.capacity)
+                        ZoneInfo(
+                            id=z.id,
+                            name=z.name,
+                            names=z.names,
+                            parent=z.parent,
+                            capacity=z.capacity,
+                            public=web.is_public(s.site, z.id),
+                        )
                         for z in s.zones
                     ],
                 )
@@ -635,16 +850,7 @@ def create_app(web: Web) -> FastAPI:
             )
         except BadParameter as exc:
             raise HTTPException(400, str(exc)) from None
-        spans = buckets(req, now_ms)
-        resets = window_starts(s, spans[0][0], spans[-1][1]) if spans else []
-        seed_q = seed_query(req, last_reset_before(s, req.start_ms))
-        try:
-            seed = seed_level(web.influx.query(seed_q, epoch="ms")) if seed_q else None
-            levels = web.influx.query(history_query(req), epoch="ms")
-            visits = web.influx.query(visits_query(req), epoch="ms")
-        except (RetryableWriteError, PermanentWriteError) as exc:
-            raise HTTPException(503, f"InfluxDB unavailable: {exc}") from None
-        points = merge_history(req, spans, levels, visits, seed, resets)
+        points = history_points(web, s, req, now_ms)
         if fmt == "csv":
             return Response(
                 history_csv(points, s.tz),
@@ -851,6 +1057,28 @@ def create_app(web: Web) -> FastAPI:
         req = actions.silence_request(alert_id, user, body.reason, body.hours)
         return act(site, alert_id, f"silence for {body.hours:g} h", req)
 
+    @app.post(
+        "/api/v1/sites/{site}/agents/{agent}/retire",
+        responses={**ACTION_ERRORS, 409: {"model": ErrorOut}},
+        tags=["agents"],
+        summary="Retire an agent that is gone for good: off the board and out of the alerts",
+    )
+    def retire_agent(
+        site: str, agent: AlertId, user: CsrfUserDep, body: AgentRetireIn | None = None
+    ) -> dict[str, Any]:
+        web.site(site)
+        force = body is not None and body.force
+        try:
+            was = retire.retire(
+                web.live, site, agent, force=force, username=web.settings.mqtt.username
+            )
+        except actions.ActionError as exc:
+            log.warning("agent %s/%s: retire failed: %s", site, agent, exc.message)
+            raise HTTPException(exc.status, exc.message) from None
+        log.info("agent %s/%s retired by %s", site, agent, user)
+        was_json = agent_json(site, agent, was)
+        return {"site": site, "agent": agent, "retired": True, "by": user, "was": was_json}
+
     @app.get("/api/v1/stream", include_in_schema=False, response_model=None)
     async def stream(
         request: Request, _user: UserDep, site: Annotated[list[str] | None, Query()] = None
@@ -884,6 +1112,114 @@ def safe_next(target: str) -> str:
     return target
 
 
+def history_points(web: Web, s: Site, req: HistoryRequest, now_ms: int) -> list[dict[str, Any]]:
+    """The intervals of a history request (the API's figures, and the zone page's)."""
+    spans = buckets(req, now_ms)
+    resets = window_starts(s, spans[0][0], spans[-1][1]) if spans else []
+    seed_q = seed_query(req, last_reset_before(s, req.start_ms))
+    try:
+        seed = seed_level(web.influx.query(seed_q, epoch="ms")) if seed_q else None
+        levels = web.influx.query(history_query(req), epoch="ms")
+        visits = web.influx.query(visits_query(req), epoch="ms")
+    except (RetryableWriteError, PermanentWriteError) as exc:
+        raise HTTPException(503, f"InfluxDB unavailable: {exc}") from None
+    return merge_history(req, spans, levels, visits, seed, resets)
+
+
+def zone_view(web: Web, s: Site, zone: str, lang: i18n.Lang, base: str) -> dict[str, Any]:
+    """What the agency page shows: the live reading, today by hour and this week by day
+    (the history API's intervals, so the page and the API never disagree), and links."""
+    texts = i18n.ZONE_TEXTS[lang]
+    z = s.zone(zone)
+    now_ms = web.now_ms()
+    cfg = web.settings.crowding
+    reading = web.live.reading(s.site, zone)
+    stale = levels.is_stale(reading, now_ms, cfg.stale_after_s)
+    now: dict[str, Any] = {"count": None, "pct": None, "level": None, "stale": stale}
+    if reading is not None:
+        now["updated"] = zonepage.hhmm(s, reading.ts_ms, lang)
+    if reading is not None and not stale:
+        now["count"] = reading.count
+        if z.capacity:
+            ratio = reading.count / z.capacity
+            now["pct"] = round(ratio * 100)
+            now["level"] = levels.level_of(ratio, cfg.thresholds(s.site, zone))
+    error = None
+    hours: list[dict[str, Any]] = []
+    week_points: list[dict[str, Any]] = []
+    today_ms = zonepage.today_start_ms(s, now_ms)
+    monday_ms = zonepage.week_start_ms(s, now_ms)
+    try:
+        hours = zonepage.hour_rows(
+            s,
+            history_points(
+                web,
+                s,
+                HistoryRequest(s.site, zone, today_ms, max(now_ms, today_ms + 1), 3600, s.timezone),
+                now_ms,
+            ),
+            lang,
+        )
+        week_points = history_points(
+            web,
+            s,
+            HistoryRequest(s.site, zone, monday_ms, max(now_ms, monday_ms + 1), 86400, s.timezone),
+            now_ms,
+        )
+    except HTTPException as exc:
+        error = texts["history_unavailable"].format(error=exc.detail)
+    summary = zonepage.today_summary(hours)
+    week = zonepage.week_rows(s, week_points, now_ms, lang)
+    week_values = [d["visits"] for d in week]
+    for d in week:
+        d["bar"] = zonepage.bar_width(d["visits"], week_values)
+    if summary["peak"] is not None:
+        last = hours[-1]["count"] if hours else None
+        chart_label = texts["today_chart"].format(
+            peak=summary["peak"],
+            time=summary["peak_time"],
+            now="–" if last is None else last,
+            visits=summary["visits"],
+        )
+    else:
+        chart_label = texts["today_chart_empty"]
+    parent = s.zone(z.parent).name_in(lang) if z.parent else None
+    reports = f"{base}/reports/{s.site}?"
+    return {
+        "site": s,
+        "site_name": s.name_in(lang),
+        "zone_id": zone,
+        "name": z.name_in(lang),
+        "parent": None
+        if parent is None
+        else i18n.BOARD_TEXTS[lang]["in_parent"].format(parent=parent),
+        "capacity": z.capacity,
+        "now": now,
+        "level_names": {k: i18n.TEXTS[lang][k] for k in levels.LEVELS},
+        "hours": hours,
+        "summary": summary,
+        "chart_label": chart_label,
+        "week": week,
+        "week_total": sum(v for v in week_values if v is not None),
+        "error": error,
+        "public_href": f"{base}/crowding/{s.site}/{zone}" if web.is_public(s.site, zone) else None,
+        "report_week": reports + urlencode([("period", "this-week"), ("zone", zone)]),
+        "report_month": reports + urlencode([("period", "this-month"), ("zone", zone)]),
+        "csv_today": f"{base}/api/v1/sites/{s.site}/zones/{zone}/history?"
+        + urlencode([("from", format_ts(today_ms)), ("every", "1h"), ("format", "csv")]),
+        "chart": {
+            "start": today_ms // 1000,
+            "end": zonepage.today_end_ms(s, now_ms) // 1000,
+            "xs": [r["ms"] // 1000 for r in hours],
+            "max": [r["max"] for r in hours],
+            "visits": [r["visits"] for r in hours],
+            "timezone": s.timezone,
+            "locale": i18n.LOCALES[lang],
+            "labels": {"highest": texts["highest"], "visits": texts["visits"]},
+        },
+    }
+
+
 FORECAST_RETRY_S = 60.0
 
 
@@ -902,7 +1238,7 @@ def typical_of(web: Web, site: str, zone: str, weekday: int | None) -> TypicalLi
 
 
 def public_crowding(web: Web, site: str, zone: str, lang: i18n.Lang) -> PublicCrowding:
-    s = web.zone(site, zone)
+    s = web.public_zone(site, zone)  # never figures of a zone without a public display
     cfg = web.settings.crowding
     now_ms = web.now_ms()
     view = levels.crowding(
@@ -935,7 +1271,9 @@ def public_crowding(web: Web, site: str, zone: str, lang: i18n.Lang) -> PublicCr
             forecast.append(
                 ForecastPoint(
                     time=levels.slot_time(slot, typical.step_min),
-                    count=None if value is None else round(value, 1),
+                    # with a capacity the percent is the figure: a count beside it
+                    # would give away the capacity, and so the live count
+                    count=None if value is None or capacity else round(value, 1),
                     percent=None
                     if value is None or not capacity
                     else round(value / capacity * 100),
@@ -944,7 +1282,7 @@ def public_crowding(web: Web, site: str, zone: str, lang: i18n.Lang) -> PublicCr
     return PublicCrowding(
         site=site,
         zone=zone,
-        name=s.zone(zone).name,
+        name=s.zone(zone).name_in(lang),
         lang=lang,
         state=view.state,
         level=view.level,
@@ -963,6 +1301,7 @@ def public_crowding(web: Web, site: str, zone: str, lang: i18n.Lang) -> PublicCr
         else round(max(0.0, cfg.stale_after_s - view.age_s), 1),
         peak_time=peak_time,
         peak_label=peak_label,
+        now_time=local.strftime("%H:%M"),
         forecast=forecast,
     )
 

@@ -81,13 +81,29 @@ def proxy_settings(settings: WebSettings) -> dict[str, Any]:
     return {"proxy_headers": bool(allowed), "forwarded_allow_ips": allowed or None}
 
 
-def cmd_hash_password(args: argparse.Namespace) -> int:
-    if args.stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
+def read_password(from_stdin: bool) -> str:
+    """The password typed twice at a terminal, or the first line of piped input (a
+    script has no terminal to confirm on; getpass would fall back to echoing input)."""
+    if from_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line.strip("\r\n"):
+            raise ConfigError(
+                "no password on standard input (give it as the first line, e.g. "
+                "`printf '%s\\n' \"$PW\" | footfall-web hash-password`)"
+            )
+        return line.rstrip("\r\n")
+    try:
         password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            raise ConfigError("the passwords differ")
+        again = getpass.getpass("Again: ")
+    except (EOFError, KeyboardInterrupt):
+        raise ConfigError("no password given") from None
+    if again != password:
+        raise ConfigError("the passwords differ")
+    return password
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    password = read_password(args.stdin)
     if len(password) < 8:
         raise ConfigError("the password is shorter than 8 characters")
     print(hash_password(password))
@@ -106,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", type=Path, help="web.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)
     hp = sub.add_parser("hash-password", help="print a password hash for auth.users")
-    hp.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hp.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (the default when "
+        "standard input is not a terminal)",
+    )
     hp.set_defaults(func=cmd_hash_password)
     args = p.parse_args(argv)
     logging.basicConfig(

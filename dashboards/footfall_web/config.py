@@ -107,7 +107,9 @@ class CrowdingSettings(BaseModel):
     refresh_s: float = Field(10.0, ge=1, le=600)
     """How often the public page asks for fresh figures."""
     public_zones: list[str] | None = None
-    """"site/zone" entries shown publicly; None: every zone of every site."""
+    """"site/zone" entries this server may show publicly, of those the site files mark
+    `public: true` (docs/spec.md §3); None: all of those. It can only narrow the site
+    files' choice, never add a zone to it."""
 
     @model_validator(mode="after")
     def _ordered(self) -> CrowdingSettings:
@@ -121,7 +123,9 @@ class CrowdingSettings(BaseModel):
         default = Thresholds(moderate=self.moderate, busy=self.busy, very_busy=self.very_busy)
         return self.zones.get(f"{site}/{zone}", default)
 
-    def is_public(self, site: str, zone: str) -> bool:
+    def allows_public(self, site: str, zone: str) -> bool:
+        """Whether this setting lets the zone be shown; `Web.is_public` also asks the
+        site file."""
         return self.public_zones is None or f"{site}/{zone}" in self.public_zones
 
 

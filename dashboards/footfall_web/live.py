@@ -33,7 +33,7 @@ from footfall_contract.config import MqttSettings
 from footfall_contract.limits import MAX_PACKET_BYTES as MAX_PACKET_BYTES
 from footfall_contract.limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from footfall_contract.messages import Alert, Occupancy, Status
-from footfall_contract.mqttclient import make_client
+from footfall_contract.mqttclient import MqttLink, make_client
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts, parse_ts
 from footfall_contract.topics import ID_PATTERN, PREFIX, parse_zone_occupancy_topic
@@ -158,6 +158,9 @@ class LiveState:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._settings = settings
+        self.link = MqttLink(
+            self.client, settings, log, "The board and the public displays show no live data"
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class LiveState:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            log.warning("MQTT connection refused: %s", rc)
+            self.link.refused(rc)
             return
         subs = []
         for site in self.sites:
@@ -192,11 +195,11 @@ class LiveState:
         client.subscribe(subs)
         self.connected.set()
         log.info("MQTT connected, following %d site(s)", len(self.sites))
+        self.link.connected()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()
-        if rc.is_failure:
-            log.warning("MQTT disconnected (%s); reconnecting", rc)
+        self.link.disconnected(rc)
 
     # -- listeners -------------------------------------------------------------------
 
@@ -335,6 +338,10 @@ class LiveState:
         with self._lock:
             readings = {z.id: self._occupancy.get((site, z.id)) for z in s.zones}
         return [occupancy_json(s, z.id, readings[z.id]) for z in s.zones]
+
+    def agent(self, site: str, agent: str) -> AgentState | None:
+        with self._lock:
+            return self._agents.get((site, agent))
 
     def site_agents(self, site: str) -> list[dict[str, Any]]:
         with self._lock:

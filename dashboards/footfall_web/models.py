@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from .levels import Level, State
 
@@ -16,13 +16,16 @@ class ErrorOut(BaseModel):
 class ZoneInfo(BaseModel):
     id: str
     name: str
+    names: dict[str, str] = Field(description="The name in fi, sv, en where the site file gives it")
     parent: str | None
     capacity: int | None
+    public: bool = Field(description="Whether the zone has a public crowding display")
 
 
 class SiteInfo(BaseModel):
     site: str
     name: str
+    names: dict[str, str] = Field(description="The name in fi, sv, en where the site file gives it")
     timezone: str
     open_now: bool
     zones: list[ZoneInfo]
@@ -115,8 +118,8 @@ class TypicalOut(BaseModel):
 
 class ForecastPoint(BaseModel):
     time: str = Field(description="HH:MM local time")
-    percent: int | None
-    count: float | None
+    percent: int | None = Field(description="Typical share of capacity, for zones with one")
+    count: float | None = Field(description="Typical people, only for zones without a capacity")
 
 
 class PublicCrowding(BaseModel):
@@ -140,6 +143,7 @@ class PublicCrowding(BaseModel):
     hours_today: str | None
     peak_time: str | None
     peak_label: str | None
+    now_time: str = Field(description="The site's time of this answer, HH:MM (the chart's now)")
     forecast: list[ForecastPoint]
 
 
@@ -149,6 +153,17 @@ class AlertAckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(None, max_length=500, description="default: from the live board")
+
+
+class AgentRetireIn(BaseModel):
+    """Retire an agent that is gone for good (its Pi replaced or removed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    force: StrictBool = Field(
+        False,
+        description="retire it although its status says online (it returns when it connects again)",
+    )
 
 
 class AlertSilenceIn(BaseModel):

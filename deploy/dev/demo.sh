@@ -5,14 +5,21 @@
 # and one simulated Raspberry Pi per door (the real agent code on gpiozero mock pins,
 # driven by simulated visitors in real time). Ctrl-C stops what it started.
 #
-# Idempotent: a second run reuses the virtual environment, the services' data, the
-# history already written today and the agents' outboxes (their epochs and sequence
-# numbers carry on). Settings, all optional:
+# Opening hours at any hour: every part runs on the demo's copy of the site,
+# var/demo/site/SITE.yaml (sim/footfall_sim/demosite.py), the same building in a time
+# zone where it is now well inside opening hours (its own when it is open), its week
+# turned by whole days when today would be closed (a Sunday). The rules file beside the
+# site is copied unchanged (its hours are site-local). docs/simulator.md, "The demo".
+#
+# Idempotent: a second run reuses the virtual environment, the services' data, the copy
+# while it is still open for an hour or more, the history already written today and the
+# agents' outboxes (their epochs and sequence numbers carry on). A new copy (another
+# clock) deletes the site's points from the local InfluxDB and writes the history again.
+# Settings, all optional:
 #   FOOTFALL_DEMO_SITE            site file (deploy/sites/iso-omena.yaml)
 #   FOOTFALL_DEMO_BACKFILL_DAYS   days of history written before the live part (28; 0: none)
-#   FOOTFALL_DEMO_VISITS          visits a day (20000: every unit open and busier than
-#                                 real, so that there is something to see at any hour;
-#                                 "real" for the site's opening hours and usual crowd)
+#   FOOTFALL_DEMO_VISITS          mean visits a day (default: the site's usual crowd, 3,600
+#                                 at Iso Omena; more fills small units past capacity)
 #   FOOTFALL_DEMO_MQTT_PORT, _INFLUX_PORT, _COLLECTOR_PORT, _WEB_PORT, _ALERTS_PORT,
 #   _SMTP_PORT, _WEBHOOK_PORT     (18830, 18086, 18108, 8080, 18110, 18025, 18026)
 set -euo pipefail
@@ -20,7 +27,7 @@ cd "$(dirname "$0")/../.."
 
 site=${FOOTFALL_DEMO_SITE:-deploy/sites/iso-omena.yaml}
 backfill_days=${FOOTFALL_DEMO_BACKFILL_DAYS:-28}
-visits=${FOOTFALL_DEMO_VISITS:-20000}
+visits=${FOOTFALL_DEMO_VISITS:-}
 mqtt_port=${FOOTFALL_DEMO_MQTT_PORT:-18830}
 influx_port=${FOOTFALL_DEMO_INFLUX_PORT:-18086}
 collector_port=${FOOTFALL_DEMO_COLLECTOR_PORT:-18108}
@@ -32,6 +39,17 @@ demo=var/demo
 py=.venv/bin
 
 say() { printf 'demo: %s\n' "$*"; }
+
+if [ -n "$visits" ] && ! [[ "$visits" =~ ^[0-9]+(\.[0-9]+)?$ && "$visits" =~ [1-9] ]]; then
+  say "FOOTFALL_DEMO_VISITS must be a number of visits a day above 0 (e.g. 5000), not" \
+    "'$visits'; unset it for the site's usual crowd" >&2
+  exit 2
+fi
+if [[ ! "$backfill_days" =~ ^[0-9]+$ ]]; then
+  say "FOOTFALL_DEMO_BACKFILL_DAYS must be a whole number of days (0: none), not" \
+    "'$backfill_days'" >&2
+  exit 2
+fi
 
 say "1/5 setting up (installs Mosquitto, InfluxDB and the Python environment if missing)"
 deploy/dev/setup.sh
@@ -85,10 +103,20 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-marker="$demo/backfill-$site_id-$(date -u +%F)-$backfill_days"
+# The demo's copy of the site, in a time zone where it is open now (kept while it is).
+clock=$($py/python -m footfall_sim.demosite --site "$site" --out "$demo/site" --forget-data)
+read -r copy_state local_day <<< "${clock%%$'\n'*}"
+demo_site="$demo/site/$(basename "$site")"
+say "${clock#*$'\n'}"
+if [ "$copy_state" = new ]; then
+  # Its history was written on another clock: deleted (--forget-data), written again.
+  rm -f "$demo"/backfill-*
+fi
+
+marker="$demo/backfill-$site_id-$local_day-$backfill_days"
 if [ "$backfill_days" -gt 0 ] && [ ! -f "$marker" ]; then
   say "3/5 writing $backfill_days days of simulated history into InfluxDB (about a second a day)"
-  $py/footfall-sim --site "$site" --backfill "$backfill_days" > "$demo/backfill.json"
+  $py/footfall-sim --site "$demo_site" --backfill "$backfill_days" > "$demo/backfill.json"
   touch "$marker"
 else
   say "3/5 history: already written today (or FOOTFALL_DEMO_BACKFILL_DAYS=0)"
@@ -96,35 +124,39 @@ fi
 
 say "4/5 starting the collector, the web board and the alerts service"
 FOOTFALL_HTTP__PORT=$collector_port \
-  $py/footfall-collector run --site "$site" 2>> "$demo/collector.log" &
+  $py/footfall-collector run --site "$demo_site" 2>> "$demo/collector.log" &
 pids+=($!)
-FOOTFALL_HTTP__PORT=$web_port \
-  $py/footfall-web run --site "$site" >> "$demo/web.log" 2>&1 &
+# The board's Acknowledge and Silence go to the alerts service (both on loopback, where
+# its API needs no token: docs/alerts.md, "Access").
+FOOTFALL_HTTP__PORT=$web_port FOOTFALL_ALERTS__URL="http://127.0.0.1:$alerts_port" \
+  $py/footfall-web run --site "$demo_site" >> "$demo/web.log" 2>&1 &
 pids+=($!)
 # Stand-ins for the mail server and Teams: what the alerts send lands in alerts-sent.log.
 $py/python deploy/dev/catcher.py --smtp-port "$smtp_port" --http-port "$webhook_port" \
   >> "$demo/alerts-sent.log" 2>&1 &
 pids+=($!)
 FOOTFALL_HTTP__PORT=$alerts_port FOOTFALL_STATE_DIR="$PWD/$demo/alerts" \
+FOOTFALL_BOARD_URL="http://127.0.0.1:$web_port/" \
 FOOTFALL_SMTP__HOST=127.0.0.1 FOOTFALL_SMTP__PORT=$smtp_port FOOTFALL_SMTP__SECURITY=none \
 FOOTFALL_ALERTS_TEAMS_URL="http://127.0.0.1:$webhook_port/teams" \
-  $py/footfall-alerts run --site "$site" 2>> "$demo/alerts.log" &
+  $py/footfall-alerts run --site "$demo_site" 2>> "$demo/alerts.log" &
 pids+=($!)
 
 sim_args=(--mode realtime --hours 24 --state-dir "$demo/agents")
-if [ "$visits" != real ]; then
-  sim_args+=(--ignore-hours --visits "$visits")
+if [ -n "$visits" ]; then
+  sim_args+=(--visits "$visits")
 fi
 say "5/5 starting one simulated Raspberry Pi per door"
-$py/footfall-sim --site "$site" "${sim_args[@]}" > "$demo/sim.json" 2>> "$demo/sim.log" &
+$py/footfall-sim --site "$demo_site" "${sim_args[@]}" > "$demo/sim.json" 2>> "$demo/sim.log" &
 sim=$!
 pids+=("$sim")
 
 cat <<TEXT
 
-demo: running. Site $site_id ($site): visitors walk through every door, the agents count
-      them and publish to MQTT, the collector writes InfluxDB and each zone's occupancy.
-      live board http://127.0.0.1:$web_port/
+demo: running. Site $site_id, on its copy $demo_site (above): visitors walk through
+      every door, the agents count them and publish to MQTT, the collector writes
+      InfluxDB and each zone's occupancy.
+      live board http://127.0.0.1:$web_port/   (Acknowledge and Silence reach the alerts)
       library    http://127.0.0.1:$web_port/crowding/$site_id/library   (the public display)
       API        http://127.0.0.1:$web_port/openapi.json
       alerts     http://127.0.0.1:$alerts_port/api/v1/alerts   what they send: $demo/alerts-sent.log

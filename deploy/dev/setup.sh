@@ -7,12 +7,17 @@ cd "$(dirname "$0")/../.."
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # The web pages are tested in Debian's headless Chromium, driven by Playwright (no browser
 # download: Playwright is pointed at /usr/bin/chromium).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The deployment tests: certificates (make-certs), systemd units (systemd-analyze verify)
+# and the broker ACL from outside (mosquitto_sub). In CI (CI=true) a test that finds a
+# tool missing fails rather than skips (tests/support/ci_skips.py).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""

@@ -457,3 +457,87 @@ def test_two_documents_in_one_file() -> None:
         "site.yaml:5: invalid YAML: expected a single document in the stream, "
         "but found another document"
     )
+
+
+# --- names per language and the public display flag (docs/spec.md §3) ------------------
+
+
+def test_names_per_language_fall_back_to_name() -> None:
+    site = parse_site(
+        HEAD.replace("name: S\n", "name: S\nnames: {fi: Palvelutori, sv: Servicetorget}\n")
+        + "zones:\n"
+        + "  - id: library\n"
+        + "    name: Iso Omena Library\n"
+        + "    names:\n"
+        + "      fi: Iso Omenan kirjasto\n"
+        + "      sv: Iso Omena bibliotek\n"
+        + "  - {id: kela, names: {sv: FPA}}\n"
+    )
+    library, kela = site.zone("library"), site.zone("kela")
+    assert [library.name_in(lang) for lang in ("fi", "sv", "en", None)] == [
+        "Iso Omenan kirjasto",
+        "Iso Omena bibliotek",
+        "Iso Omena Library",  # no `en`: the default name
+        "Iso Omena Library",
+    ]
+    assert [kela.name_in(lang) for lang in ("fi", "sv", "en")] == ["kela", "FPA", "kela"]
+    assert [site.name_in(lang) for lang in ("fi", "sv", "en")] == [
+        "Palvelutori",
+        "Servicetorget",
+        "S",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("names", "line", "key"),
+    [
+        ("{fi: Kirjasto, de: Bibliothek}", 5, "de"),
+        ("{FI: Kirjasto}", 5, "FI"),  # full match, lower case only
+        ("{fi-FI: Kirjasto}", 5, "fi-FI"),
+        ("{fi: Kirjasto, 'fi ': Kirjasto}", 5, "fi "),
+    ],
+)
+def test_names_with_a_language_not_fi_sv_en(names: str, line: int, key: str) -> None:
+    text = HEAD + f"zones:\n  - {{id: library, names: {names}}}\n"
+    assert error_of(text) == (
+        f"site.yaml:{line}: zones[0].names.{key}: unknown language {key!r} "
+        "(use fi, sv or en, in lower case)"
+    )
+
+
+def test_bad_language_key_points_at_its_own_line() -> None:
+    text = HEAD + (
+        "zones:\n"
+        "  - id: library\n"
+        "    names:\n"
+        "      fi: Kirjasto\n"
+        "      sv: Bibliotek\n"
+        "      se: Bibliotek\n"  # line 9
+    )
+    assert error_of(text) == (
+        "site.yaml:9: zones[0].names.se: unknown language 'se' (use fi, sv or en, in lower case)"
+    )
+    top = "site: s\nname: S\nnames: {en: S, xx: T}\ntimezone: UTC\nzones: [{id: a}]\n"
+    assert error_of(top) == (
+        "site.yaml:3: names.xx: unknown language 'xx' (use fi, sv or en, in lower case)"
+    )
+
+
+def test_empty_or_non_text_names() -> None:
+    assert error_of(HEAD + "zones:\n  - {id: a, names: {fi: ''}}\n") == (
+        "site.yaml:5: zones[0].names.fi: String should have at least 1 character"
+    )
+    assert error_of(HEAD + "zones:\n  - {id: a, names: Kirjasto}\n") == (
+        "site.yaml:5: zones[0].names: Input should be a mapping (key: value)"
+    )
+
+
+def test_public_flag_defaults_off_and_must_be_a_boolean() -> None:
+    site = parse_site(HEAD + "zones:\n  - {id: centre, public: true}\n  - {id: clinic}\n")
+    assert [(z.id, z.public) for z in site.zones] == [("centre", True), ("clinic", False)]
+    assert error_of(HEAD + "zones:\n  - {id: a}\n  - {id: b, public: 1}\n") == (
+        "site.yaml:6: zones[1].public: Input should be a valid boolean (true or false)"
+    )
+    assert error_of(HEAD + "zones:\n  - {id: a, public: 'yes please'}\n") == (
+        "site.yaml:5: zones[0].public: Input should be a valid boolean (true or false)"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from footfall_collector.occupancy import OccupancyEngine
-from footfall_contract.site import load_site, site_files
+from footfall_contract.site import Site, Zone, load_site, site_files
 
 SITES = site_files(Path(__file__).parents[2] / "deploy" / "sites")
 
@@ -51,3 +51,32 @@ def test_iso_omena_has_its_units_and_opening_hours() -> None:
         "18:00",
     ]
     assert site.contains("library", "kohtaamo")  # reached through the library
+
+
+@pytest.mark.parametrize("path", SITES, ids=[p.stem for p in SITES])
+def test_shipped_sites_name_every_zone_in_finnish_and_swedish(path: Path) -> None:
+    site = load_site(path)
+    named: list[Site | Zone] = [site, *site.zones]
+    for item in named:
+        assert set(item.names) == {"fi", "sv"}, item  # `name` is the English one
+        assert item.name_in("en") == item.name
+
+
+@pytest.mark.parametrize("path", SITES, ids=[p.stem for p in SITES])
+def test_only_the_library_and_the_centre_have_a_public_display(path: Path) -> None:
+    """docs/spec.md §3: no clinic is shown to the public."""
+    site = load_site(path)
+    assert [z.id for z in site.zones if z.public] == ["centre", "library"]
+
+
+def test_iso_omena_names_in_finnish() -> None:
+    site = load_site(SITES[[p.stem for p in SITES].index("iso-omena")])
+    fi = {z.id: z.name_in("fi") for z in site.zones}
+    assert fi["library"] == "Iso Omenan kirjasto"
+    assert site.zone("library").name_in("sv") == "Iso Omena bibliotek"
+    assert fi["mental-health"] == "Mielenterveys- ja päihdepalvelut"
+    assert (fi["service-point"], fi["health-centre"], fi["child-health"]) == (
+        "Palvelupiste",
+        "Terveysasema",
+        "Neuvola",
+    )

@@ -1,7 +1,7 @@
-"""deploy/mosquitto/add-agent: broker accounts and edge configurations that work. The
-script runs against temporary folders; a real Mosquitto with the repository's broker
-config then takes the new accounts, and the written edge.toml loads with the agent's own
-configuration loader."""
+"""deploy/mosquitto/add-agent: broker accounts, and agent folders that deploy/edge/install.sh
+turns into a working Pi. The script runs against temporary folders; a real Mosquitto with
+the repository's broker config then takes the new accounts, and the agent's folder,
+installed on a fake Pi (tests/support/edge_install.py), gives an edge.toml that logs in."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from footfall_contract.mqttclient import make_client
 from footfall_contract.topics import agent_topic, zone_occupancy_topic
 from footfall_edge.settings import load_config_here
 from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
+from tests.support.edge_install import FakePi
 
 ADD_AGENT = MOSQUITTO_DIR / "add-agent"
-SITE = "test-site"
+SITE = "iso-omena"  # deploy/sites/iso-omena.yaml: add-agent checks the site exists
 NOT_AUTHORIZED = 135  # MQTT v5 reason code
 
 
@@ -70,12 +71,32 @@ def test_help_and_script_hygiene() -> None:
         ["--role", "alerts", "--ca-cert", "/etc/hostname"],
         ["--site", SITE, "--agent", "pi-1", "--port", "70000"],
         ["--site", SITE, "--agent", "pi-1", "--broker", "mqtt;rm -rf"],
+        ["--site", "iso-omana", "--agent", "pi-1"],  # a typo: no deploy/sites/iso-omana.yaml
+        ["--site", "iso-omena.alerts", "--agent", "pi-1"],  # not an id (nor a site file)
+        ["--site", "kalajarvi", "--agent", "pi-1", "--sites-dir", "/nonexistent"],
     ],
 )
 def test_bad_arguments_change_nothing(tmp_path: Path, args: list[str]) -> None:
     proc = run(*args, "--passwd-file", tmp_path / "passwd", "--out", tmp_path / "out", check=False)
     assert proc.returncode != 0 and proc.stderr.startswith("add-agent: "), proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_site_typo_names_the_known_sites(tmp_path: Path) -> None:
+    out = ("--passwd-file", tmp_path / "passwd", "--out", tmp_path / "out")
+    proc = run("--site", "iso-omana", "--agent", "pi-1", *out, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"add-agent: --site 'iso-omana': no site file {REPO}/deploy/sites/iso-omana.yaml "
+        "(sites: iso-omena, kalajarvi)\n"
+    )
+    # A file under the site's name that is another site.
+    sites = tmp_path / "sites"
+    sites.mkdir()
+    (sites / "north.yaml").write_text((REPO / "deploy/sites/kalajarvi.yaml").read_text())
+    proc = run("--site", "north", "--agent", "pi-1", "--sites-dir", sites, *out, check=False)
+    assert proc.returncode == 1 and "does not say 'site: north'" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sites"]
 
 
 @pytest.mark.services
@@ -101,45 +122,75 @@ def test_new_agent_logs_in_with_the_written_configuration(
         "door-pi-2",
     ]
     agent_dir = out / "door-pi-1"
-    assert sorted(p.name for p in agent_dir.iterdir()) == ["ca.crt", "edge.env", "edge.toml"]
+    assert sorted(p.name for p in agent_dir.iterdir()) == ["ca.crt", "edge.env", "install.env"]
     for secret in (agent_dir / "edge.env", out / "collector" / "mqtt.env"):
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert stat.S_IMODE(agent_dir.stat().st_mode) == 0o700
     password = env_file(agent_dir / "edge.env")["FOOTFALL_MQTT__PASSWORD"]
     assert re.fullmatch(r"[A-Za-z0-9]{32}", password)
     assert password not in proc.stdout + proc.stderr
+    assert "install.sh --from /tmp/footfall-door-pi-1 --door" in proc.stdout
     collector_env = env_file(out / "collector" / "mqtt.env")
     assert collector_env["FOOTFALL_MQTT__USERNAME"] == "collector"
+    # What the Pi's installer reads: the broker's host:port and TLS as given (8883 means
+    # TLS unless told otherwise), nothing of the doors.
+    assert env_file(agent_dir / "install.env") == {
+        "SITE": SITE,
+        "AGENT": "door-pi-1",
+        "BROKER": "localhost:8883",
+        "TLS": "true",
+    }
+    assert env_file(out / "door-pi-2" / "install.env") == {
+        "SITE": SITE,
+        "AGENT": "door-pi-2",
+        "BROKER": "10.0.0.5:1883",
+        "TLS": "false",
+    }
 
-    # The edge configurations load with the agent's own loader.
-    plain = load_config_here(out / "door-pi-2" / "edge.toml")
-    assert (plain.site, plain.agent) == (SITE, "door-pi-2")
-    assert (plain.mqtt.host, plain.mqtt.port, plain.mqtt.username) == (
-        "10.0.0.5",
-        1883,
-        "door-pi-2",
-    )
-    assert not plain.mqtt.tls
-    config = load_config_here(agent_dir / "edge.toml")
-    assert (config.site, config.agent, config.mqtt.username) == (SITE, "door-pi-1", "door-pi-1")
-    assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == ("localhost", 8883, True)
-    assert config.mqtt.ca_certs == Path("/etc/footfall/ca.crt")
-
-    # On "the Pi": edge.env in the environment, ca.crt where the Pi keeps it (here: the
-    # agent's folder) and the test broker's TLS port instead of 8883.
+    # On "the Pi": install.sh --from the agent's folder (copied over), the test broker's
+    # TLS port in place of 8883; --tls agrees with install.env, so it is accepted.
     broker = RepoBroker(tmp_path / "mosquitto", passwd, tls_dir)
     broker.start()
     assert broker.tls_port is not None
+    bundle = tmp_path / "copied-to-pi"
+    bundle.mkdir()
+    for f in agent_dir.iterdir():
+        (bundle / f.name).write_bytes(f.read_bytes())
+    (bundle / "install.env").write_text(
+        (agent_dir / "install.env")
+        .read_text()
+        .replace("localhost:8883", f"localhost:{broker.tls_port}")
+    )
+    pi = FakePi(tmp_path / "pi")
+    inst = pi.install("--from", bundle, "--door", "library-main=17,27", "--tls")
+    assert inst.returncode == 0, inst.stdout + inst.stderr
+    assert "reachable, credentials accepted" in inst.stdout
+    assert pi.systemctl() == [
+        "daemon-reload",
+        "enable footfall-edge.service",
+        "restart footfall-edge.service",
+    ]
+    config = load_config_here(pi.conf)
+    assert (config.site, config.agent, config.mqtt.username) == (SITE, "door-pi-1", "door-pi-1")
+    assert (config.mqtt.host, config.mqtt.port, config.mqtt.tls) == (
+        "localhost",
+        broker.tls_port,
+        True,
+    )
+    assert config.mqtt.ca_certs == pi.conf_dir / "ca.crt"
+    assert [(d.id, d.outer_pin, d.inner_pin) for d in config.doors] == [("library-main", 17, 27)]
+    assert config.presence == []
+    assert (pi.conf_dir / "ca.crt").read_bytes() == (agent_dir / "ca.crt").read_bytes()
+    assert pi.env_file.read_text() == (agent_dir / "edge.env").read_text()
+    assert stat.S_IMODE(pi.env_file.stat().st_mode) == 0o600
     monkeypatch.setenv("FOOTFALL_MQTT__PASSWORD", password)
-    monkeypatch.setenv("FOOTFALL_MQTT__CA_CERTS", str(agent_dir / "ca.crt"))
-    monkeypatch.setenv("FOOTFALL_MQTT__PORT", str(broker.tls_port))
-    pi = load_config_here(agent_dir / "edge.toml")
+    pi_config = load_config_here(pi.conf)
     collector = UserRecorder(
         broker.port, "collector", collector_env["FOOTFALL_MQTT__PASSWORD"], "footfall/v1/+/agent/#"
     )
-    client = make_client(pi.mqtt, f"footfall-{SITE}-door-pi-1")  # as the edge agent does
+    client = make_client(pi_config.mqtt, f"footfall-{SITE}-door-pi-1")  # as the agent does
     try:
-        assert client.connect(pi.mqtt.host, pi.mqtt.port) == 0
+        assert client.connect(pi_config.mqtt.host, pi_config.mqtt.port) == 0
         client.loop_start()
         for kind in ("status", "crossing"):
             info = client.publish(agent_topic(SITE, "door-pi-1", kind), kind, qos=1)

@@ -2,7 +2,8 @@
 conf.d/footfall.conf, acl) in a real Mosquitto: an agent publishes only as itself, the
 collector reads agents and writes zones, the alerts service reads agents and zones and
 writes alerts, dashboards only read zones and alerts, the web board only reads zone
-occupancy, alerts and agent status, and nobody gets in anonymously.
+occupancy, alerts and agent status, only the collector and the web board may clear an
+agent's status (retirement), and nobody gets in anonymously.
 
 Mosquitto drops a denied MQTT 3.1.1 publish silently (the publisher still gets its PUBACK),
 so "denied" is checked where it matters: the subscriber that would have received it never
@@ -240,7 +241,9 @@ def test_collector_and_dashboard_cannot_pose_as_agents(connect: Connect, listen:
         (dashboard, agent_topic(SITE, "agent-a", "crossing")),
         (dashboard, ZONE),
         (collector, agent_topic(SITE, "collector", "crossing")),
-        (collector, agent_topic(SITE, "agent-a", "status")),
+        (collector, agent_topic(SITE, "collector", "status")),
+        (collector, agent_topic(SITE, "agent-a", "crossing")),
+        (collector, agent_topic(SITE, "agent-a", "health")),
     ]
     for client, topic in attempts:
         rc = client.publish(topic, "forged")
@@ -251,6 +254,32 @@ def test_collector_and_dashboard_cannot_pose_as_agents(connect: Connect, listen:
     dashboard_rx.wait_until(arrived(dashboard_rx, b"zone-legit"), 10)
     assert payloads(collector_rx) == [b"legit"]
     assert payloads(dashboard_rx) == [b"zone-legit"]
+
+
+def test_only_collector_and_web_may_clear_an_agents_status(
+    connect: Connect, listen: Listen
+) -> None:
+    """Retiring an agent is an empty retained message on its status topic
+    (footfall_collector.retire): the collector's and the web board's accounts may send it,
+    the alerts service, dashboards and other agents may not."""
+    status = {a: agent_topic(SITE, a, "status") for a in ("agent-a", "agent-b")}
+    agent_a, agent_b = connect("agent-a"), connect("agent-b")
+    agent_a.publish(status["agent-a"], "a-offline", retain=True)
+    agent_b.publish(status["agent-b"], "b-offline", retain=True)
+    for user in ("alerts", "dashboard", "agent-b"):
+        rc = connect(user, v5=True).publish(status["agent-a"], "", retain=True)
+        assert rc is not None and rc.value == NOT_AUTHORIZED, (user, rc)
+    watcher = listen("web", "footfall/v1/+/agent/+/status")
+    watcher.wait_until(lambda: len(payloads(watcher)) >= 2, 10)
+    for user, agent in (("collector", "agent-a"), ("web", "agent-b")):
+        rc = connect(user, v5=True).publish(status[agent], "", retain=True)
+        assert rc is not None and not rc.is_failure, (user, rc)
+    watcher.wait_until(lambda: payloads(watcher).count(b"") == 2, 10)
+    # Nothing retained is left: a late reader gets no status at all.
+    late = listen("alerts", "footfall/v1/+/agent/+/status")
+    connect("agent-a").publish(OWN, "after")
+    time.sleep(0.5)
+    assert payloads(late) == []
 
 
 def test_alerts_reads_agents_and_zones_and_publishes_alerts_dashboards_read(

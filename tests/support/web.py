@@ -51,11 +51,22 @@ def occupancy(count: int, capacity: int | None = 250, ts_ms: int | None = None) 
     )
 
 
-def site_with_hours(hours: str, site_id: str = "test-site") -> Site:
+PUBLIC: tuple[str, ...] = ("centre", "library", "kela")
+"""The zones with a public display in `site_with_hours` (youth has none by default)."""
+
+
+def site_with_hours(
+    hours: str, site_id: str = "test-site", public: tuple[str, ...] = PUBLIC
+) -> Site:
     """The collector tests' site (same zones and doors) with other opening hours, e.g.
-    '{mon-sun: "00:00-24:00"}' (always open) or '{mon-sun: closed}' (never)."""
+    '{mon-sun: "00:00-24:00"}' (always open) or '{mon-sun: closed}' (never), and a public
+    display (`public: true`) for the zones in `public`."""
     text = SITE_YAML.replace(_HOURS, f"opening_hours: {hours}")
     text = text.replace("site: test-site", f"site: {site_id}")
+    for zone in public:
+        marked = text.replace(f"{{id: {zone}, ", f"{{id: {zone}, public: true, ", 1)
+        assert marked != text, f"no zone {zone!r} in the test site"
+        text = marked
     return parse_site(text, f"{site_id}.yaml")
 
 

@@ -171,7 +171,10 @@ def test_api_schema_data_and_errors(mosquitto: Mosquitto, influx: Influx) -> Non
                     400,
                     "lang must be one of fi, sv, en",
                 ),
-                "/crowding/test-site/nope": (404, "unknown zone"),
+                "/api/v1/public/sites/test-site/zones/nope/crowding": (
+                    404,
+                    "no public display for zone 'nope' of site 'test-site'",
+                ),
             }
             for path, (status, message) in errors.items():
                 r = http.get(path)

@@ -7,6 +7,8 @@ from typing import Any
 
 from footfall_contract.timefmt import parse_ts
 
+from ..localtime import local_span, local_ts
+
 _EVENT = {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING"}
 
 
@@ -27,12 +29,15 @@ def duration(start: str, end: str) -> str:
 
 
 def lines(n: Mapping[str, Any]) -> list[str]:
-    """One line per alert: severity, summary, since when (and how long, once resolved)."""
+    """One line per alert: severity, summary, since when (and how long, once resolved), in
+    the site's wall-clock time and zone (`timezone` of the notification)."""
+    tz = n.get("timezone")
     out = []
     for a in n["alerts"]:
-        when = f"since {a['started']}"
+        when = f"since {local_ts(a['started'], tz)}"
         if a["state"] == "resolved":
-            when = f"lasted {duration(a['started'], a['ts'])} (from {a['started']})"
+            span = local_span(parse_ts(a["started"]), parse_ts(a["ts"]), tz)
+            when = f"lasted {duration(a['started'], a['ts'])}, {span}"
         extra = ""
         if a.get("acknowledged_by"):
             extra = f"; acknowledged by {a['acknowledged_by']}"
@@ -43,11 +48,14 @@ def lines(n: Mapping[str, Any]) -> list[str]:
 def body(n: Mapping[str, Any]) -> str:
     parts = [f"{n['site_name']} ({n['site']}): {_EVENT[n['event']].lower()}", "", *lines(n), ""]
     parts.append(f"Rule: {n['rule']}. Alert ids: {', '.join(a['id'] for a in n['alerts'])}")
+    if n.get("board_url"):
+        parts.append(f"Live board: {n['board_url']}")
     if n.get("link"):
         parts.append(f"Dashboard: {n['link']}")
     if n["event"] != "resolved":
+        where = "on the live board" if n.get("board_url") else "through the footfall-alerts API"
         parts.append(
-            "Acknowledge (stops the repeats) or silence it through the footfall-alerts API; "
+            f"Acknowledge (stops the repeats) or silence it {where}; "
             "a message follows when it is resolved."
         )
     return "\n".join(parts) + "\n"

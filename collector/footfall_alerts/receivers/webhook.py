@@ -23,7 +23,7 @@ _SLACK_EMOJI = {
 def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
     if fmt == "slack":
         lines = "\n".join(text.lines(n))
-        link = f"\n<{n['link']}|Dashboard>" if n.get("link") else ""
+        link = "".join(f"\n<{url}|{title}>" for title, url in _links(n))
         return {
             "text": f"{_SLACK_EMOJI[n['event']]} {text.subject(n)}",
             "blocks": [
@@ -51,8 +51,10 @@ def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
             "version": "1.4",
             "body": body,
         }
-        if n.get("link"):
-            card["actions"] = [{"type": "Action.OpenUrl", "title": "Dashboard", "url": n["link"]}]
+        if _links(n):
+            card["actions"] = [
+                {"type": "Action.OpenUrl", "title": title, "url": url} for title, url in _links(n)
+            ]
         return {
             "type": "message",
             "attachments": [
@@ -66,7 +68,14 @@ def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
         "title": text.subject(n),
         "alerts": list(n["alerts"]),
         "link": n.get("link"),
+        "board_url": n.get("board_url"),
     }
+
+
+def _links(n: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(title, URL) of the live board (`board_url`) and the dashboard (`link`), when set."""
+    named = (("Live board", n.get("board_url")), ("Dashboard", n.get("link")))
+    return [(title, url) for title, url in named if url]
 
 
 class WebhookSender:

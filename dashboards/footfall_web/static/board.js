@@ -9,6 +9,37 @@
   var sparks = {}; // "site/zone" -> {plot, xs, ys}
   var root = document.getElementById("sites");
   var conn = document.getElementById("conn");
+  var T = state.texts; // in the board's language (i18n.BOARD_TEXTS)
+  var A = state.a11y; // words for what colours and charts show (i18n.ZONE_TEXTS, levels)
+  var names = state.names; // site -> {name, timezone, zones: {id: name}} in that language
+
+  function tr(k, vals) {
+    return T[k].replace(/\{(\w+)\}/g, function (_, n) { return vals && vals[n] !== undefined ? vals[n] : ""; });
+  }
+  function siteName(site, fallback) { return names[site] ? names[site].name : fallback; }
+  function zoneName(site, zone, fallback) {
+    var n = names[site] && names[site].zones[zone];
+    return n || fallback || zone;
+  }
+  // Times are the site's wall clock, labelled with its zone ("10.18 UTC+2", "10:18 EET"),
+  // whatever the browser's own time zone.
+  var formats = {};
+  function formatter(site, kind) {
+    var k = site + "/" + kind;
+    if (!formats[k]) {
+      var o = { timeZone: names[site] ? names[site].timezone : "UTC" };
+      if (kind !== "day") { o.hour = "2-digit"; o.minute = "2-digit"; o.timeZoneName = "short"; }
+      if (kind !== "time") { o.day = "numeric"; o.month = "numeric"; }
+      formats[k] = new Intl.DateTimeFormat(state.locale, o);
+    }
+    return formats[k];
+  }
+  function siteTime(site, ts) {
+    var d = new Date(Date.parse(ts));
+    var today = formatter(site, "day").format(new Date(Date.now() + offset));
+    var sameDay = formatter(site, "day").format(d) === today;
+    return formatter(site, sameDay ? "time" : "date").format(d);
+  }
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -24,12 +55,12 @@
     if (ratio >= t.moderate) return "moderate";
     return "";
   }
-  function ago(ts) {
-    if (!ts) return "no reading yet";
+  function ago(site, ts) {
+    if (!ts) return T.no_reading;
     var s = Math.max(0, Math.round((Date.now() + offset - Date.parse(ts)) / 1000));
-    if (s < 60) return "updated " + s + " s ago";
-    if (s < 3600) return "updated " + Math.round(s / 60) + " min ago";
-    return "updated " + new Date(Date.parse(ts)).toLocaleString();
+    if (s < 60) return tr("updated_s", { n: s });
+    if (s < 3600) return tr("updated_min", { n: Math.round(s / 60) });
+    return tr("updated_at", { time: siteTime(site, ts) });
   }
   function key(site, zone) { return site + "/" + zone; }
 
@@ -39,9 +70,14 @@
       sec = el("section", "site");
       sec.id = "site-" + s.site;
       var head = el("div", "site-head");
-      var h2 = el("h2", null, s.name);
+      var h2 = el("h2", null, siteName(s.site, s.name));
       h2.appendChild(el("small", null, s.site));
       head.appendChild(h2);
+      if (names[s.site]) {
+        var tz = el("span", "site-tz", tr("times_in", { tz: names[s.site].timezone }));
+        tz.id = "tz-" + s.site;
+        head.appendChild(tz);
+      }
       var agents = el("ul", "agents");
       agents.id = "agents-" + s.site;
       head.appendChild(agents);
@@ -69,8 +105,15 @@
     card.id = "zone-" + z.site + "-" + z.zone;
     card.dataset.site = z.site;
     card.dataset.zone = z.zone;
-    var h = el("h3", null, z.name + " ");
-    if (z.parent) h.appendChild(el("span", "parent", "in " + z.parent));
+    var name = zoneName(z.site, z.zone, z.name);
+    var h = el("h3");
+    var link = el("a", "zone-link", name); // the agency page: today, this week, links
+    link.href = base + "/zones/" + encodeURIComponent(z.site) + "/" + encodeURIComponent(z.zone);
+    h.appendChild(link);
+    h.appendChild(document.createTextNode(" "));
+    var parent = z.parent ? tr("in_parent", { parent: zoneName(z.site, z.parent) }) : "";
+    if (parent) h.appendChild(el("span", "parent", parent));
+    h.title = parent ? name + " (" + parent + ")" : name; // the card cuts long names
     card.appendChild(h);
     var fig = el("div", "figures");
     var count = el("span", "count", "–");
@@ -79,7 +122,9 @@
     fig.appendChild(el("span", "cap", z.capacity ? "/ " + z.capacity : ""));
     fig.appendChild(el("span", "pct", ""));
     card.appendChild(fig);
+    card.appendChild(el("span", "level-word", "")); // the bar's colour in words
     var bar = el("div", "bar");
+    bar.setAttribute("aria-hidden", "true");
     bar.appendChild(el("div", "bar-fill"));
     if (!z.capacity) bar.hidden = true;
     card.appendChild(bar);
@@ -103,9 +148,11 @@
       pct.textContent = Math.round(r * 100) + " %";
       fill.style.width = Math.min(100, r * 100) + "%";
       fill.className = "bar-fill " + levelOf(z.site, z.zone, r);
+      card.querySelector(".level-word").textContent = A.levels[levelOf(z.site, z.zone, r) || "quiet"];
     } else {
       pct.textContent = "";
       fill.style.width = "0";
+      card.querySelector(".level-word").textContent = "";
     }
     markStale(card);
     var sp = sparks[key(z.site, z.zone)];
@@ -116,6 +163,7 @@
         var cutoff = t - state.sparkline_hours * 3600;
         while (sp.xs.length && sp.xs[0] < cutoff) { sp.xs.shift(); sp.ys.shift(); }
         sp.plot.setData([sp.xs, sp.ys]);
+        sparkLabel(z.site, z.zone, sp.box, sp.ys);
       }
     }
   }
@@ -124,10 +172,24 @@
     var ts = card.dataset.ts;
     var stale = !ts || Date.now() + offset - Date.parse(ts) > staleMs;
     card.classList.toggle("stale", stale);
-    card.querySelector(".meta").textContent = (stale && ts ? "no data · " : "") + ago(ts);
+    card.querySelector(".meta").textContent =
+      (stale && ts ? T.no_data + " · " : "") + ago(card.dataset.site, ts);
+  }
+
+  // The sparkline's figures in words: a chart is not readable without sight.
+  function sparkLabel(site, zone, box, ys) {
+    var known = ys.filter(function (y) { return y !== null && y !== undefined; });
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", known.length ? A.chart_spark.replace(/\{(\w+)\}/g, function (_, k) {
+      return {
+        zone: zoneName(site, zone), hours: state.sparkline_hours,
+        min: Math.min.apply(null, known), max: Math.max.apply(null, known), now: known[known.length - 1]
+      }[k];
+    }) : zoneName(site, zone) + ": " + T.no_reading);
   }
 
   function loadSpark(z, box) {
+    sparkLabel(z.site, z.zone, box, []);
     if (typeof uPlot === "undefined") return;
     var xs = [], ys = [];
     var opts = {
@@ -155,16 +217,20 @@
         for (var i = 0; i < sp.xs.length; i++) if (sp.xs[i] > last) { hx.push(sp.xs[i]); hy.push(sp.ys[i]); }
         sp.xs = hx; sp.ys = hy;
         sp.plot.setData([hx, hy]);
+        sparkLabel(z.site, z.zone, sp.box, hy);
       }).catch(function () {});
   }
 
   function renderAgents(s) {
     var ul = document.getElementById("agents-" + s.site);
     ul.textContent = "";
-    if (!s.agents.length) { ul.appendChild(el("li", "empty", "no agents reported")); return; }
+    if (!s.agents.length) { ul.appendChild(el("li", "empty", T.no_agents)); return; }
     s.agents.forEach(function (a) {
-      var li = el("li", "agent " + (a.online ? "online" : "offline"), a.agent + (a.online ? "" : " offline"));
-      li.title = (a.online ? "online" : "offline") + " since " + new Date(Date.parse(a.ts)).toLocaleString() + " · sw " + a.sw;
+      var li = el("li", "agent " + (a.online ? "online" : "offline"), a.agent + (a.online ? "" : " " + T.offline));
+      // the state in words, not only the mark's colour and shape (✓ / ✕)
+      if (a.online) li.appendChild(el("span", "visually-hidden", " " + T.online));
+      li.setAttribute("aria-label", a.agent + ": " + (a.online ? T.online : T.offline));
+      li.title = tr("agent_since", { state: a.online ? T.online : T.offline, time: siteTime(s.site, a.ts), sw: a.sw });
       ul.appendChild(li);
     });
   }
@@ -172,9 +238,6 @@
   var notes = {}; // "site/alert" -> {text, error}: why the last action failed
   var busy = {}; // "site/alert" -> true while an action is under way
 
-  function clock(ts) {
-    return new Date(Date.parse(ts)).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
-  }
 
   function renderAlerts(s) {
     var ul = document.getElementById("alerts-" + s.site);
@@ -184,23 +247,24 @@
       var k = key(s.site, a.id);
       var li = el("li", "alert " + a.severity);
       li.dataset.alert = a.id;
-      li.appendChild(el("b", null, a.severity));
-      li.appendChild(document.createTextNode(a.summary + " (since " + new Date(Date.parse(a.started)).toLocaleTimeString() + ")"));
-      if (a.acknowledged_by) li.appendChild(el("span", "acked", "acknowledged by " + a.acknowledged_by));
+      li.appendChild(el("b", null, T[a.severity] || a.severity));
+      li.appendChild(document.createTextNode(a.summary + " "));
+      li.appendChild(el("span", "since", "(" + tr("since", { time: siteTime(s.site, a.started) }) + ")"));
+      if (a.acknowledged_by) li.appendChild(el("span", "acked", tr("acknowledged_by", { who: a.acknowledged_by })));
       if (a.silenced_until && Date.parse(a.silenced_until) > Date.now() + offset) {
-        li.appendChild(el("span", "silenced", "silenced until " + clock(a.silenced_until)));
+        li.appendChild(el("span", "silenced", tr("silenced_until", { time: siteTime(s.site, a.silenced_until) })));
       }
       if (canAct) {
         var bar = el("span", "actions");
         if (!a.acknowledged_by) {
-          var ack = el("button", "act-ack", "Acknowledge");
+          var ack = el("button", "act-ack", T.acknowledge);
           ack.type = "button";
           ack.disabled = !!busy[k];
           ack.addEventListener("click", function () { act(s.site, a, "ack", {}); });
           bar.appendChild(ack);
         }
         (state.silence_hours || []).forEach(function (h) {
-          var b = el("button", "act-silence", "Silence " + h + " h");
+          var b = el("button", "act-silence", tr("silence", { h: h }));
           b.type = "button";
           b.dataset.hours = String(h);
           b.disabled = !!busy[k];
@@ -243,11 +307,35 @@
       if (what === "ack" && d.acknowledged_by) cur.acknowledged_by = d.acknowledged_by;
       if (what === "silence" && d.until) cur.silenced_until = d.until;
     }).catch(function (e) {
-      notes[k] = { text: (what === "ack" ? "Acknowledging" : "Silencing") + " failed: " + e.message, error: true };
+      notes[k] = { text: tr(what === "ack" ? "ack_failed" : "silence_failed", { error: e.message }), error: true };
     }).then(function () {
       delete busy[k];
       renderAlerts(sites[site]);
     });
+  }
+
+  // The badge says "live" only while data flows: an open stream with a site whose newest
+  // occupancy is older than stale_after_s (its collector stopped; it republishes every
+  // 60 s) says "stale since" that time instead. Sites without any reading are left out.
+  var streamOpen = false;
+  function markFeed() {
+    if (!streamOpen) return;
+    var now = Date.now() + offset, worst = null, which = [];
+    state.sites.forEach(function (k) {
+      var newest = null;
+      ((sites[k] && sites[k].zones) || []).forEach(function (z) {
+        var t = z.ts ? Date.parse(z.ts) : NaN;
+        if (!isNaN(t) && (newest === null || t > newest)) newest = t;
+      });
+      if (newest === null || now - newest <= staleMs) return;
+      which.push(siteName(k, k));
+      if (!worst || newest < worst.t) worst = { site: k, t: newest };
+    });
+    conn.textContent = worst
+      ? tr("stale_since", { time: siteTime(worst.site, new Date(worst.t).toISOString()) })
+      : T.live;
+    conn.className = "conn " + (worst ? "conn-stale" : "conn-live");
+    conn.title = worst ? which.join(", ") : T.connection;
   }
 
   function onOccupancy(z) {
@@ -255,6 +343,7 @@
     if (!s) return;
     for (var i = 0; i < s.zones.length; i++) if (s.zones[i].zone === z.zone) s.zones[i] = z;
     updateZone(z);
+    markFeed();
   }
   function onAgent(a) {
     var s = sites[a.site];
@@ -280,15 +369,18 @@
   function connect() {
     var q = state.sites.map(function (s) { return "site=" + encodeURIComponent(s); }).join("&");
     var es = new EventSource(base + "/api/v1/stream?" + q);
-    es.addEventListener("open", function () { conn.textContent = "live"; conn.className = "conn conn-live"; });
+    es.addEventListener("open", function () {
+      streamOpen = true; conn.textContent = T.live; conn.className = "conn conn-live"; markFeed();
+    });
     es.addEventListener("error", function () {
-      conn.textContent = "reconnecting…"; conn.className = "conn conn-wait";
+      streamOpen = false; conn.textContent = T.reconnecting; conn.className = "conn conn-wait";
     });
     es.addEventListener("snapshot", function (e) {
       var d = JSON.parse(e.data);
       offset = d.now - Date.now();
       Object.keys(d.sites).forEach(function (k) { sites[k] = d.sites[k]; });
       renderAll();
+      markFeed();
     });
     es.addEventListener("tick", function (e) { offset = JSON.parse(e.data).now - Date.now(); });
     es.addEventListener("occupancy", function (e) { onOccupancy(JSON.parse(e.data)); });
@@ -308,5 +400,6 @@
   });
   setInterval(function () {
     document.querySelectorAll(".zone").forEach(markStale);
+    markFeed();
   }, 5000);
 })();
