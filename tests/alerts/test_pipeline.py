@@ -317,5 +317,6 @@ def test_board_url_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOOTFALL_BOARD_URL", "footfall.example.org")
     with pytest.raises(ConfigError) as exc:
         load_settings(AlertsSettings)
-    assert "board_url: must be an http:// or https:// address" in str(exc.value)
+    assert "board_url" in str(exc.value)
+    assert "must be an http:// or https:// address" in str(exc.value)
     assert "'footfall.example.org'" in str(exc.value)
