@@ -16,8 +16,9 @@ from pydantic_settings import (
 )
 
 from .config import ConfigError, MqttSettings
+from .configerrors import describe_plain
 
-__all__ = ["ConfigError", "FootfallSettings", "MqttSettings", "describe_errors", "load_settings"]
+__all__ = ["ConfigError", "FootfallSettings", "MqttSettings", "load_settings"]
 
 
 class FootfallSettings(BaseSettings):
@@ -47,14 +48,16 @@ S = TypeVar("S", bound=FootfallSettings)
 
 
 def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S:
-    """Settings from env and `path` (TOML), or ConfigError naming every bad field."""
+    """Settings from env and `path` (TOML), or ConfigError naming every bad field in
+    words an installer reads (configerrors)."""
     where = str(path) if path else "environment"
     target: type[S] = cls
+    data: dict[str, Any] = {}
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"{path}: no such configuration file")
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         config = dict(cls.model_config)
@@ -63,12 +66,4 @@ def load_settings(cls: type[S], path: Path | None = None, **overrides: Any) -> S
     try:
         return target(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_errors(where, exc)) from None
-
-
-def describe_errors(where: str, exc: ValidationError) -> str:
-    lines = [f"{where}: invalid configuration"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {field}: {err['msg']}")
-    return "\n".join(lines)
+        raise ConfigError(describe_plain(where, exc, data, cls)) from None

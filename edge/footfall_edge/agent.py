@@ -18,7 +18,7 @@ from .detection import Crossing, Fault, PresenceChange
 from .gpio import monotonic_ms
 from .outbox import NewEvent, Outbox
 from .publisher import Publisher, now_ms
-from .sensing import Sensing, Stamped
+from .sensing import Sensing, Stamped, Timebase
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def to_new_event(s: Stamped, clock_ok: bool = True) -> NewEvent:
     """The wire form; with the monotonic time too when the wall clock is not trusted."""
     ts = format_ts(s.wall_ms)
     e = s.event
-    mono = None if clock_ok else e.t_ms
+    mono = None if clock_ok else (e.t_ms if s.mono_ms is None else s.mono_ms)
     if isinstance(e, Crossing):
         return NewEvent("crossing", {"ts": ts, "door": e.door, "dir": e.dir}, mono)
     if isinstance(e, PresenceChange):
@@ -91,11 +91,20 @@ class OutboxAgent:
 
 
 class EdgeAgent(OutboxAgent):
-    def __init__(self, settings: EdgeConfig, pin_factory: Factory | None = None) -> None:
+    def __init__(
+        self,
+        settings: EdgeConfig,
+        pin_factory: Factory | None = None,
+        timebase: Timebase | None = None,
+    ) -> None:
+        """`timebase`: the detectors' clock, when not the monotonic one (a trace played
+        on mock pins: `mockpins.TraceClock`)."""
         super().__init__(settings)
-        self.sensing = Sensing(settings, self._store, pin_factory)
+        self.sensing = Sensing(settings, self._store, pin_factory, timebase=timebase)
         self._provisional = self.outbox.provisional(boot_id()) > 0
-        self._clock_warned = False
+        self._clock_state: str | None = None
+        """None (synchronized or not asked), "held" (events wait for NTP) or "unsynced"
+        (events go out flagged clock_unsynced): what the log last said."""
         self.publisher.ready_to_send = self._times_ready
 
     def _store(self, events: list[Stamped]) -> None:
@@ -107,22 +116,42 @@ class EdgeAgent(OutboxAgent):
 
     def _times_ready(self) -> bool:
         """Whether events may go out: not while this boot's events carry times from a
-        clock NTP has not set yet, for up to `wait_for_clock_s` after start."""
+        clock NTP has not set yet, for up to `wait_for_clock_s` after start. Each change
+        of that state is logged once: a Pi that holds its events without saying why
+        looks like a Pi that counts nothing."""
         if not self._provisional:
             return True
         if clock_synchronized() is not False:
             fixed = self.outbox.fix_times(boot_id(), now_ms(), monotonic_ms())
-            log.info("clock synchronized: corrected the times of %d events", fixed)
+            log.info(
+                "clock synchronized: corrected the times of %d events%s",
+                fixed,
+                "; sending the events held for it" if self._clock_state == "held" else "",
+            )
+            self._clock_state = None
             self._provisional = False
             return True
-        if time.monotonic() - self._started < self.settings.publish.wait_for_clock_s:
+        wait_s = self.settings.publish.wait_for_clock_s
+        if time.monotonic() - self._started < wait_s:
+            if self._clock_state != "held":
+                self._clock_state = "held"
+                log.warning(
+                    "holding the events in the outbox (%d now): the system clock is not "
+                    "synchronized (NTP has not set it since boot), so their times may be "
+                    "wrong. They go out with corrected times once it is, or in %.0f s at "
+                    "the latest with the times it gives, flagged clock_unsynced. Check "
+                    "`timedatectl` (System clock synchronized: yes; NTP service: active) "
+                    "and that this Pi reaches an NTP server (UDP port 123)",
+                    self.outbox.depth,
+                    max(0.0, wait_s - (time.monotonic() - self._started)),
+                )
             return False
-        if not self._clock_warned:
-            self._clock_warned = True
+        if self._clock_state != "unsynced":
+            self._clock_state = "unsynced"
             log.warning(
                 "clock not synchronized %.0f s after start; sending events with the times it "
-                "gives, flagged clock_unsynced",
-                self.settings.publish.wait_for_clock_s,
+                "gives, flagged clock_unsynced (check `timedatectl` and NTP)",
+                wait_s,
             )
         return True
 

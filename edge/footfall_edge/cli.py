@@ -41,15 +41,17 @@ def _load(args: argparse.Namespace) -> EdgeConfig:
     return load_config(args.config)
 
 
-def _pin_factory(args: argparse.Namespace, settings: EdgeConfig) -> tuple[Any, Any]:
-    """The default pin factory, or MockFactory driven by `--mock-trace`."""
+def _pin_factory(args: argparse.Namespace, settings: EdgeConfig) -> tuple[Any, Any, Any]:
+    """The default pin factory, or MockFactory driven by `--mock-trace`, with the clock
+    the trace plays by (the detectors must use it too: see mockpins.TraceClock)."""
     if not getattr(args, "mock_trace", None):
-        return None, None
-    from .mockpins import TraceDriver, mock_factory
+        return None, None, None
+    from .mockpins import TraceClock, TraceDriver, mock_factory
 
     factory = mock_factory()
     rows = list(read_trace(args.mock_trace))
-    return factory, lambda: TraceDriver(factory, settings, rows, speed=args.speed)
+    clock = TraceClock(args.speed)
+    return factory, lambda: TraceDriver(factory, settings, rows, clock=clock), clock
 
 
 def _wait_for_signal() -> None:
@@ -69,8 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .agent import EdgeAgent
 
     settings = _load(args)
-    factory, make_driver = _pin_factory(args, settings)
-    agent = EdgeAgent(settings, pin_factory=factory)
+    factory, make_driver, clock = _pin_factory(args, settings)
+    agent = EdgeAgent(settings, pin_factory=factory, timebase=clock)
     agent.start()
     driver = make_driver() if make_driver else None
     if driver:
@@ -103,11 +105,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulation.doorway import PROFILES, simulate
     from .trace import write_trace
 
-    doors = [d.strip() for d in args.doors.split(",") if d.strip()]
     profile = dataclasses.replace(PROFILES[args.profile], p_out=args.p_out)
-    rows, truth = simulate(doors, args.minutes * 60.0, profile, seed=args.seed)
-    with open(args.output, "w", newline="", encoding="utf-8") as fh:
-        write_trace(rows, fh)
+    rows, truth = simulate(args.doors, args.minutes * 60.0, profile, seed=args.seed)
+    try:
+        with open(args.output, "w", newline="", encoding="utf-8") as fh:
+            write_trace(rows, fh)
+    except OSError as exc:
+        raise TraceError(f"{args.output}: cannot write the trace: {exc.strerror}") from None
     json.dump({"doors": truth.doors, "rows": len(rows)}, sys.stdout)
     sys.stdout.write("\n")
     return 0
@@ -118,7 +122,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from .sensing import Sensing, Stamped
 
     settings = _load(args)
-    factory, make_driver = _pin_factory(args, settings)
+    factory, make_driver, clock = _pin_factory(args, settings)
     counts = {d.id: {"in": 0, "out": 0} for d in settings.doors}
     lock = threading.Lock()
     out = sys.stdout
@@ -139,7 +143,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 out.write(f"\r\033[K{when}.{s.wall_ms % 1000:03d} {text}\n")
             out.flush()
 
-    sensing = Sensing(settings, show, factory)
+    sensing = Sensing(settings, show, factory, timebase=clock)
     sensing.start()
     driver = make_driver() if make_driver else None
     if driver:
@@ -162,8 +166,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
             with lock:
                 out.write("\r\033[K" + " | ".join(parts))
                 out.flush()
-            if driver and driver.done.is_set() and args.exit_after_trace:
-                time.sleep(0.5)
+            # What the last rows started is certain once debounce and gap are over.
+            if (
+                driver is not None
+                and args.exit_after_trace
+                and driver.done.is_set()
+                and clock.now_ms() >= driver.last_ms + _settle_ms(settings)
+            ):
+                time.sleep(0.5)  # and the sensing thread has looked (two ticks)
                 break
     finally:
         if driver:
@@ -173,6 +183,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         json.dump({"doors": counts}, out)
         out.write("\n")
     return 0
+
+
+def _settle_ms(settings: EdgeConfig) -> int:
+    """Detector time after the last edge by which everything it started is decided."""
+    from .sensing import Sensing
+
+    debounce = max((settings.detector_config(d).debounce_ms for d in settings.doors), default=0)
+    return debounce + settings.detector.gap_ms + Sensing.LATE_MS + 50
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -189,15 +207,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
-    """TCP, then an MQTT CONNECT with the agent's credentials; prints what happened."""
-    from footfall_contract.mqttclient import make_client
+    """TCP, then an MQTT CONNECT with the agent's credentials; prints what happened and,
+    when it fails, what to check (the same words as the running agent's log)."""
+    from footfall_contract.mqttclient import explain_connect_error, explain_refusal, make_client
 
     m = settings.mqtt
     try:
         with socket.create_connection((m.host, m.port), timeout=timeout_s):
             pass
     except OSError as exc:
-        print(f"broker {m.host}:{m.port}: NOT reachable ({exc})")
+        reason, check = explain_connect_error(exc, m)
+        print(f"broker {m.host}:{m.port}: NOT reachable: {reason}; check {check}")
         return False
     client = make_client(m, f"footfall-check-{settings.agent}")
     result: dict[str, Any] = {}
@@ -210,7 +230,11 @@ def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
     client.on_connect = on_connect
     try:
         client.connect(m.host, m.port, keepalive=10)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        reason, check = explain_connect_error(exc, m)
+        print(f"broker {m.host}:{m.port}: connection failed: {reason}; check {check}")
+        return False
+    except ValueError as exc:
         print(f"broker {m.host}:{m.port}: connection failed ({exc})")
         return False
     client.loop_start()
@@ -220,7 +244,10 @@ def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
             return False
         rc = result["rc"]
         if rc.is_failure:
-            print(f"broker {m.host}:{m.port}: refused the agent's credentials ({rc})")
+            _, check = explain_refusal(rc, m)
+            print(
+                f"broker {m.host}:{m.port}: refused the agent's credentials ({rc}); check {check}"
+            )
             return False
         print(f"broker {m.host}:{m.port}: reachable, credentials accepted")
         return True
@@ -229,15 +256,71 @@ def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
         client.loop_stop()
 
 
+MAX_SIM_DOORS = 100
+
+
+def _number(kind: type[float] | type[int], low: float, high: float | None = None) -> Any:
+    """An argparse type: a number within [low, high], or an error naming the range."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+        if value != value or value < low or (high is not None and value > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, not {text}")
+        return value
+
+    return parse
+
+
+def _above_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def sim_doors(text: str) -> list[str]:
+    """`--doors`: a count N (doors door-1 .. door-N) or door ids separated by commas."""
+    from footfall_contract.topics import check_id
+
+    text = text.strip()
+    if text.isdigit():
+        n = int(text)
+        if not 1 <= n <= MAX_SIM_DOORS:
+            raise argparse.ArgumentTypeError(
+                f"a number of doors from 1 to {MAX_SIM_DOORS}, not {n}"
+            )
+        return [f"door-{i}" for i in range(1, n + 1)]
+    doors = [d.strip() for d in text.split(",")]
+    if not all(doors):
+        raise argparse.ArgumentTypeError(f"an empty door id in {text!r}")
+    for door in doors:
+        try:
+            check_id(door, "door id")
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    if len(set(doors)) != len(doors):
+        raise argparse.ArgumentTypeError(f"a door id appears twice in {text!r}")
+    return doors
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="footfall-edge", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--config",
             type=Path,
+            metavar="EDGE.toml",
             help="edge.toml (FOOTFALL_* environment variables override it and can replace it)",
         )
 
@@ -246,9 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
             "--mock-trace",
             type=Path,
             metavar="TRACE.csv",
-            help="no hardware: simulated pins replaying this trace in real time",
+            help="no hardware: simulated pins replaying this trace (from `simulate` or a "
+            "recording) in real time",
         )
-        sp.add_argument("--speed", type=float, default=1.0, help="trace speed-up factor")
+        sp.add_argument(
+            "--speed",
+            type=_above_zero,
+            default=1.0,
+            metavar="FACTOR",
+            help="play --mock-trace this many times faster than real time; counts do not "
+            "depend on it (default 1)",
+        )
 
     run = sub.add_parser("run", help="count, store and publish (the service)")
     with_config(run)
@@ -256,10 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     rp = sub.add_parser("replay", help="count a recorded trace in virtual time; prints JSON")
-    rp.add_argument("trace", type=Path)
+    rp.add_argument(
+        "trace", type=Path, metavar="TRACE.csv", help="the trace: t_ms,door,beam,blocked"
+    )
     with_config(rp)
-    rp.add_argument("--debounce-ms", type=int, default=20)
-    rp.add_argument("--blocked-s", type=float, default=30.0)
+    rp.add_argument(
+        "--debounce-ms",
+        type=_number(int, 0, 1000),
+        default=20,
+        metavar="MS",
+        help="ignore beam changes shorter than this (0..1000, default 20; --config's "
+        "per-door values win)",
+    )
+    rp.add_argument(
+        "--blocked-s",
+        type=_above_zero,
+        default=30.0,
+        metavar="S",
+        help="a beam blocked this long raises beam_blocked (default 30)",
+    )
     rp.set_defaults(func=cmd_replay)
 
     w = sub.add_parser("watch", help="live beam states and counts for a walk test")
@@ -270,16 +376,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="validate the config, show pins, try the broker")
     with_config(c)
-    c.add_argument("--timeout", type=float, default=5.0)
+    c.add_argument(
+        "--timeout",
+        type=_above_zero,
+        default=5.0,
+        metavar="S",
+        help="seconds to wait for the broker (default 5)",
+    )
     c.set_defaults(func=cmd_check)
 
     s = sub.add_parser("simulate", help="write a simulated doorway trace; prints true counts")
-    s.add_argument("--doors", default="door-1")
-    s.add_argument("--minutes", type=float, default=60.0)
-    s.add_argument("--profile", choices=["separable", "tailgating", "dense"], default="separable")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--p-out", type=float, default=0.5, help="share of bodies walking out")
-    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument(
+        "--doors",
+        type=sim_doors,
+        default=["door-1"],
+        metavar="N|ID,ID",
+        help="how many doors (3: door-1, door-2, door-3) or their ids separated by commas "
+        "(default: door-1)",
+    )
+    s.add_argument(
+        "--minutes",
+        type=_above_zero,
+        default=60.0,
+        help="simulated time, more than 0 (default 60)",
+    )
+    s.add_argument(
+        "--profile",
+        choices=["separable", "tailgating", "dense"],
+        default="separable",
+        help="separable: one body at a time; tailgating: 30%% walk close behind another; "
+        "dense: busy, many tailgaters and turn-backs (default separable)",
+    )
+    s.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same trace")
+    s.add_argument(
+        "--p-out",
+        type=_number(float, 0.0, 1.0),
+        default=0.5,
+        metavar="SHARE",
+        help="share of bodies walking out, 0..1 (default 0.5)",
+    )
+    s.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="TRACE.csv", help="trace file to write"
+    )
     s.set_defaults(func=cmd_simulate)
     return p
 

@@ -17,8 +17,68 @@ from footfall_contract.topics import check_id
 from .detection import DetectorConfig
 
 Id = Annotated[str, MaxLen(64)]  # and [a-z0-9-]+, checked in __post_init__
-Pin = int | str  # BCM number (17) or any name gpiozero accepts ("GPIO17", "BOARD11")
+Pin = int | str
+"""A BCM number (17), "GPIO17", "BCM17", "BOARD11" or "J8:11" (the header's pin 11), as
+written but upper case (gpiozero's spelling); `bcm_pin` checks it and gives its number."""
 Level = Literal["high", "low"]
+
+GPIO_RANGE = range(2, 28)
+"""The GPIOs on the Raspberry Pi's 40-pin header, GPIO0 and GPIO1 (reserved for the ID
+EEPROM of a HAT) aside."""
+HEADER_GPIO = {
+    3: 2, 5: 3, 7: 4, 8: 14, 10: 15, 11: 17, 12: 18, 13: 27, 15: 22, 16: 23, 18: 24, 19: 10,
+    21: 9, 22: 25, 23: 11, 24: 8, 26: 7, 27: 0, 28: 1, 29: 5, 31: 6, 32: 12, 33: 13, 35: 19,
+    36: 16, 37: 26, 38: 20, 40: 21,
+}  # fmt: skip
+"""Physical pin of the 40-pin header -> BCM GPIO number."""
+HEADER_POWER = {1: "3.3 V", 17: "3.3 V", 2: "5 V", 4: "5 V"}
+PIN_FORMS = "a BCM GPIO number 2..27 (17), GPIO17, BOARD11 or J8:11 (the header's pin 11)"
+
+
+def bcm_pin(pin: object, field_name: str) -> int:
+    """The BCM number of a pin as the configuration names it; ValueError in words an
+    installer understands when it is not a usable GPIO of the header."""
+    given = f"{field_name} = {pin!r}"
+    if isinstance(pin, bool) or not isinstance(pin, int | str):
+        raise ValueError(f"{given}: a pin is {PIN_FORMS}")
+    text = str(pin).strip().upper()
+    board: int | None = None
+    for prefix in ("BOARD", "J8:"):
+        if text.startswith(prefix) and text[len(prefix) :].isdigit():
+            board = int(text[len(prefix) :])
+    if board is not None:
+        if board in HEADER_POWER:
+            raise ValueError(
+                f"{given}: header pin {board} is {HEADER_POWER[board]} power, not a GPIO"
+            )
+        if board in HEADER_GPIO:
+            number = HEADER_GPIO[board]
+        elif 1 <= board <= 40:
+            raise ValueError(f"{given}: header pin {board} is ground, not a GPIO")
+        else:
+            raise ValueError(f"{given}: the header has pins 1..40; a pin is {PIN_FORMS}")
+    else:
+        for prefix in ("GPIO", "BCM"):
+            if text.startswith(prefix) and text[len(prefix) :].isdigit():
+                text = text[len(prefix) :]
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"{given}: not a pin name; a pin is {PIN_FORMS}")
+        number = int(text)
+    if number in (0, 1):
+        raise ValueError(
+            f"{given}: GPIO{number} is reserved for the ID EEPROM of a HAT; use GPIO2..GPIO27"
+        )
+    if number not in GPIO_RANGE:
+        raise ValueError(
+            f"{given}: there is no GPIO{number} on the Raspberry Pi's 40-pin header; "
+            f"a pin is {PIN_FORMS}"
+        )
+    return number
+
+
+def header_pin(bcm: int) -> int:
+    """The physical header pin of a BCM GPIO, for telling an installer where to wire."""
+    return next(board for board, gpio in HEADER_GPIO.items() if gpio == bcm)
 
 
 @dataclass(frozen=True)
@@ -39,6 +99,14 @@ class DoorSettings:
 
     def __post_init__(self) -> None:
         check_id(self.id, "door id")
+        outer, inner = bcm_pin(self.outer_pin, "outer_pin"), bcm_pin(self.inner_pin, "inner_pin")
+        if outer == inner:
+            raise ValueError(
+                f"outer_pin = {self.outer_pin!r} and inner_pin = {self.inner_pin!r} are the "
+                f"same pin (GPIO{outer}): each beam needs a pin of its own"
+            )
+        object.__setattr__(self, "outer_pin", _spelled(self.outer_pin))
+        object.__setattr__(self, "inner_pin", _spelled(self.inner_pin))
 
 
 @dataclass(frozen=True)
@@ -53,6 +121,8 @@ class PresenceSettings:
 
     def __post_init__(self) -> None:
         check_id(self.id, "presence sensor id")
+        bcm_pin(self.pin, "pin")
+        object.__setattr__(self, "pin", _spelled(self.pin))
 
 
 @dataclass(frozen=True)
@@ -97,21 +167,29 @@ class EdgeConfig:
         check_id(self.site, "site")
         check_id(self.agent, "agent")
         if not self.doors and not self.presence:
-            raise ValueError("configure at least one door or presence sensor")
-        ids: set[str] = set()
-        pins: dict[str, str] = {}
-        for what, item_id, item_pins in [
-            *(("door", d.id, (d.outer_pin, d.inner_pin)) for d in self.doors),
-            *(("presence sensor", p.id, (p.pin,)) for p in self.presence),
-        ]:
+            raise ValueError(
+                "configure at least one door ([[doors]]) or presence sensor ([[presence]])"
+            )
+        ids: dict[str, str] = {}
+        pins: dict[int, str] = {}
+        items = [
+            (f"doors[{i}] ({d.id})", d.id, (("outer_pin", d.outer_pin), ("inner_pin", d.inner_pin)))
+            for i, d in enumerate(self.doors)
+        ] + [
+            (f"presence[{i}] ({p.id})", p.id, (("pin", p.pin),))
+            for i, p in enumerate(self.presence)
+        ]
+        for what, item_id, item_pins in items:
             if item_id in ids:
-                raise ValueError(f"{what} id {item_id!r} is used twice")
-            ids.add(item_id)
-            for pin in item_pins:
+                raise ValueError(f"{what}: id {item_id!r} is also the id of {ids[item_id]}")
+            ids[item_id] = what
+            for name, pin in item_pins:
                 key = _pin_key(pin)
                 if key in pins:
-                    raise ValueError(f"pin {pin} of {item_id!r} is already used by {pins[key]!r}")
-                pins[key] = item_id
+                    raise ValueError(
+                        f"{what}.{name}: pin {pin} (GPIO{key}) is already used by {pins[key]}"
+                    )
+                pins[key] = f"{what}.{name}"
         for door in self.doors:
             try:
                 self.detector_config(door)
@@ -134,10 +212,11 @@ class EdgeConfig:
         return self.state_dir / "outbox.sqlite3"
 
 
-def _pin_key(pin: Pin) -> str:
-    """17, "GPIO17", "BCM17" and "gpio17" name the same pin."""
-    text = str(pin).strip().upper()
-    for prefix in ("GPIO", "BCM"):
-        if text.startswith(prefix) and text[len(prefix) :].isdigit():
-            text = text[len(prefix) :]
-    return f"GPIO{int(text)}" if text.isdigit() else text
+def _pin_key(pin: Pin) -> int:
+    """17, "GPIO17", "BCM17" and "BOARD11" name the same pin."""
+    return bcm_pin(pin, "pin")
+
+
+def _spelled(pin: Pin) -> Pin:
+    """A pin name as gpiozero accepts it: it reads "GPIO17" but not "gpio17"."""
+    return pin if isinstance(pin, int) else pin.strip().upper()

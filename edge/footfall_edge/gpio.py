@@ -16,7 +16,15 @@ from typing import Any
 from gpiozero import DigitalInputDevice
 from gpiozero.pins import Factory
 
-from .config import DoorSettings, EdgeConfig, Level, Pin, PresenceSettings
+from .config import (
+    DoorSettings,
+    EdgeConfig,
+    Level,
+    Pin,
+    PresenceSettings,
+    bcm_pin,
+    header_pin,
+)
 
 # (monotonic ms of the edge, active) -> None; called from the pin factory's thread.
 LevelSink = Callable[[int, bool], None]
@@ -102,16 +110,23 @@ def open_presence(
 
 
 def describe_pins(settings: EdgeConfig) -> list[str]:
-    """What `footfall-edge check` shows the installer."""
+    """What `footfall-edge check` shows the installer: each pin by its GPIO number and
+    where it is on the header, which is what a wire goes to."""
+
+    def where(pin: Pin) -> str:
+        bcm = bcm_pin(pin, "pin")
+        return f"GPIO{bcm} (header pin {header_pin(bcm)})"
+
     lines = []
     for d in settings.doors:
         pull = "pull-up" if d.pull_up else "no pull-up"
         lines.append(
-            f"door {d.id}: outer beam on {d.outer_pin}, inner beam on {d.inner_pin} "
-            f"({pull}, blocked when {d.blocked_when}{', inverted' if d.invert else ''})"
+            f"door {d.id}: outer beam on {where(d.outer_pin)}, inner beam on "
+            f"{where(d.inner_pin)} ({pull}, blocked when {d.blocked_when}"
+            f"{', inverted' if d.invert else ''})"
         )
     for p in settings.presence:
         lines.append(
-            f"presence {p.id}: pin {p.pin} (motion when {p.active_when}, hold {p.hold_s:g} s)"
+            f"presence {p.id}: {where(p.pin)} (motion when {p.active_when}, hold {p.hold_s:g} s)"
         )
     return lines

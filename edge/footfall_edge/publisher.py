@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from footfall_contract import __version__ as SOFTWARE_VERSION
 from footfall_contract.config import MqttSettings
 from footfall_contract.limits import MAX_PAYLOAD_BYTES
-from footfall_contract.mqttclient import make_client
+from footfall_contract.mqttclient import MqttLink, make_client
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic
 
@@ -74,6 +74,12 @@ class Publisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.link = MqttLink(
+            self.client,
+            mqtt_settings,
+            log,
+            lambda: f"Events wait in the outbox ({self.outbox.depth} now)",
+        )
         self.client.max_inflight_messages_set(max(20, inflight_max))
 
     def _topic(self, kind: Any) -> str:
@@ -137,9 +143,10 @@ class Publisher:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            log.warning("broker refused the connection: %s", rc)
+            self.link.refused(rc)
             return
         log.info("connected to %s:%s", self.settings.host, self.settings.port)
+        self.link.connected()
         client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
         with self._cond:
             self._connected = True
@@ -150,9 +157,9 @@ class Publisher:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         with self._cond:
-            if self._connected and self._running:
-                log.warning("disconnected from broker (%s); events keep going to the outbox", rc)
+            stopping = not self._running
             self._connected = False
+        self.link.disconnected(rc, stopping)
 
     def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
         # paho calls this holding its own lock, so it must never wait for a thread that

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gpiozero.pins import Factory
 
@@ -33,6 +33,9 @@ class Stamped:
 
     wall_ms: int
     event: Detected
+    mono_ms: int | None = None
+    """The monotonic time of the event, when the detectors' clock is another (a trace
+    played at speed); what lets the outbox correct `wall_ms` once NTP sets the clock."""
 
 
 Sink = Callable[[list[Stamped]], None]
@@ -42,6 +45,41 @@ def wall_clock_ms(mono_ms: int) -> int:
     """The wall-clock time of a monotonic instant, by the wall clock as it is now (a Pi
     without a real-time clock may step its clock when NTP syncs after boot)."""
     return time.time_ns() // 1_000_000 - (monotonic_ms() - mono_ms)
+
+
+class Timebase(Protocol):
+    """The detectors' clock. On a Pi it is the monotonic clock (`RealTime`); a trace
+    played faster than real time (`--mock-trace --speed`) has its own (mockpins)."""
+
+    def now_ms(self) -> int:
+        """Detector time now."""
+        ...
+
+    def edge_ms(self, mono_ms: int) -> int:
+        """The detector time of a pin edge the pin factory stamped at `mono_ms`."""
+        ...
+
+    def mono_ms(self, t_ms: int) -> int:
+        """The monotonic time (ms) of detector time `t_ms`."""
+        ...
+
+    def wall_ms(self, t_ms: int) -> int:
+        """The wall-clock time (epoch ms) of detector time `t_ms`."""
+        ...
+
+
+class RealTime:
+    def now_ms(self) -> int:
+        return monotonic_ms()
+
+    def edge_ms(self, mono_ms: int) -> int:
+        return mono_ms
+
+    def mono_ms(self, t_ms: int) -> int:
+        return t_ms
+
+    def wall_ms(self, t_ms: int) -> int:
+        return wall_clock_ms(t_ms)  # looked up at each call: tests replace it
 
 
 class Sensing:
@@ -54,8 +92,10 @@ class Sensing:
         sink: Sink,
         pin_factory: Factory | None = None,
         tick_s: float = 0.25,
+        timebase: Timebase | None = None,
     ) -> None:
         self.settings = settings
+        self._time: Timebase = timebase or RealTime()
         self._sink = sink
         self._pin_factory = pin_factory
         self._tick_s = tick_s
@@ -71,18 +111,18 @@ class Sensing:
         self.lost = 0
 
     def start(self) -> None:
-        start = monotonic_ms()
+        start = self._time.now_ms()
         for d in self.settings.doors:
             outer, inner = open_door(d, self._on_beam, self._pin_factory)
             self._devices += [outer, inner]
             for name, dev in (("outer", outer), ("inner", inner)):
                 if dev.active_level:  # already blocked at start: the stuck timer runs
-                    self._on_beam(d.id, name, start, True)
+                    self._queue.put(("beam", d.id, name, start, True))
         for p in self.settings.presence:
             dev = open_presence(p, self._on_motion, self._pin_factory)
             self._devices.append(dev)
             if dev.active_level:
-                self._on_motion(p.id, start, True)
+                self._queue.put(("motion", p.id, start, True))
         self._thread = threading.Thread(target=self._run, name="sensing", daemon=True)
         self._thread.start()
 
@@ -98,10 +138,10 @@ class Sensing:
     # -- called from pin factory threads -----------------------------------------------
 
     def _on_beam(self, door: str, beam: str, t_ms: int, blocked: bool) -> None:
-        self._queue.put(("beam", door, beam, t_ms, blocked))
+        self._queue.put(("beam", door, beam, self._time.edge_ms(t_ms), blocked))
 
     def _on_motion(self, sensor: str, t_ms: int, active: bool) -> None:
-        self._queue.put(("motion", sensor, t_ms, active))
+        self._queue.put(("motion", sensor, self._time.edge_ms(t_ms), active))
 
     # -- the one thread that owns the detectors ----------------------------------------
 
@@ -114,6 +154,10 @@ class Sensing:
             if item is None:
                 self._save()
                 return
+            # Edges reach this thread a little after they happen; let time-outs run only
+            # up to where no edge can still be on its way. Read before the queue is
+            # drained: an edge stamped before this instant is in the queue by now.
+            now = self._time.now_ms() - self.LATE_MS
             found: list[Detected] = []
             try:
                 if item:
@@ -127,15 +171,15 @@ class Sensing:
                             self._queue.put(None)
                             break
                         found += self._apply(more)
-                # Edges reach this thread a little after they happen; let time-outs run
-                # only up to where no edge can still be on its way.
-                now = monotonic_ms() - self.LATE_MS
                 for det in self.doors.values():
                     found += det.advance(now)
                 for room in self.rooms.values():
                     found += room.advance(now)
                 if found:
-                    self._unsaved += [Stamped(wall_clock_ms(e.t_ms), e) for e in found]
+                    clock = self._time
+                    self._unsaved += [
+                        Stamped(clock.wall_ms(e.t_ms), e, clock.mono_ms(e.t_ms)) for e in found
+                    ]
             except Exception:  # keep counting whatever one bad reading did
                 log.exception("sensing loop error")
             self._save()

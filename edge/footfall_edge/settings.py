@@ -44,7 +44,8 @@ def settings_model() -> Any:
 
 
 def load_config_here(path: Path | None, **overrides: Any) -> EdgeConfig:
-    """Validate in this process (tests, and the child below)."""
+    """Validate in this process (tests, and the child below); errors in words an
+    installer reads (footfall_contract.configerrors)."""
     from footfall_contract.settings import load_settings
 
     config: EdgeConfig = load_settings(settings_model(), path, **overrides).to_config()

@@ -29,7 +29,8 @@ def test_bad_environment_value_names_the_field(tmp_path: Path) -> None:
     proc = run_cli("run", "--site", str(write_site(tmp_path)), env={"FOOTFALL_MQTT__PORT": "many"})
     assert proc.returncode == 2
     assert "environment: invalid configuration" in proc.stderr
-    assert "mqtt.port: Input should be a valid integer" in proc.stderr
+    assert "mqtt.port: must be a whole number (got 'many')" in proc.stderr
+    assert "FOOTFALL_MQTT__PORT" in proc.stderr
 
 
 def test_bad_toml_file(tmp_path: Path) -> None:
