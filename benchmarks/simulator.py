@@ -28,8 +28,8 @@ from typing import Any
 from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import InfluxV1
 from footfall_collector.service import Collector
-from footfall_contract.config import MqttSettings
 from footfall_contract.site import Site, load_site
+from footfall_runtime.config import MqttSettings
 from footfall_sim.backfill import backfill
 from footfall_sim.crowd import CROWD, detect_crowd, render_crowd
 from footfall_sim.runner import (

@@ -61,10 +61,10 @@ import urllib3
 from prometheus_client.parser import text_string_to_metric_families
 
 from footfall_collector.schema import CROSSING, FAULT, ZONE_FLOW
-from footfall_contract.config import MqttSettings
 from footfall_contract.site import Site, load_site
 from footfall_contract.timefmt import format_ts
 from footfall_edge.detection import Crossing, Fault
+from footfall_runtime.config import MqttSettings
 from footfall_sim.crowd import Detected
 from footfall_sim.runner import Pacer, VirtualAgent, agent_ids, edge_config
 from footfall_sim.scenario import simulate_day

@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from footfall_contract.httpauth import bearer_token, check_token
 from footfall_contract.topics import ID_PATTERN
+from footfall_runtime.httpauth import bearer_token, check_token
 
 from .engine import MAX_SILENCE_S, Effect, Engine, Silence
 from .rules import KINDS, parse_duration

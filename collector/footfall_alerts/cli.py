@@ -10,9 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
-from footfall_collector.cli import setup_logging
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.site import SiteError, load_site
+from footfall_runtime.service import setup_logging
+from footfall_runtime.settings import ConfigError, load_settings
 
 from .config import AlertsSettings
 from .rules import PIPELINE_KIND, RulesFile, load_rules, pipeline_rule, rules_path_for

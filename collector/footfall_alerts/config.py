@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from footfall_collector.config import HttpSettings, InfluxSettings
-from footfall_contract.config import ConfigError, MqttSettings
-from footfall_contract.httpauth import MIN_TOKEN_LENGTH, is_loopback, short_tokens
-from footfall_contract.settings import FootfallSettings
+from footfall_runtime.config import ConfigError, MqttSettings
+from footfall_runtime.httpauth import MIN_TOKEN_LENGTH, is_loopback, short_tokens
+from footfall_runtime.settings import FootfallSettings
 
 
 class AlertsHttpSettings(HttpSettings):

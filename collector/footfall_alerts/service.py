@@ -36,9 +36,9 @@ from footfall_collector.influx import (
     connect,
 )
 from footfall_contract.limits import MAX_PACKET_BYTES
-from footfall_contract.mqttclient import MqttLink, make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
+from footfall_runtime.mqttclient import MqttLink, make_client, start_persistent_session
 
 from .config import AlertsSettings, token_required
 from .engine import (
@@ -112,7 +112,7 @@ class AlertsService:
         self.clock = clock or SystemClock()
         self.influx = influx or connect(settings.influx)
         self.metrics = Metrics()
-        from footfall_contract.config import ConfigError
+        from footfall_runtime.config import ConfigError
 
         from .store import Store
 
@@ -163,7 +163,7 @@ class AlertsService:
         self._check_receivers()
 
     def _check_receivers(self) -> None:
-        from footfall_contract.config import ConfigError
+        from footfall_runtime.config import ConfigError
 
         for name, receiver in self.rules.receivers.items():
             if isinstance(receiver, EmailReceiver) and not self.settings.smtp.host:

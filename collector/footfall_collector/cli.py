@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import faulthandler
-import json
 import logging
 import re
 import signal
@@ -15,37 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.site import SiteError, load_site
+from footfall_runtime.service import setup_logging
+from footfall_runtime.settings import ConfigError, load_settings
 
 from .config import CollectorSettings
 
 log = logging.getLogger("footfall_collector")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: what log shippers (journald, Loki) parse without rules."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def setup_logging(fmt: str, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 def cmd_run(args: argparse.Namespace) -> int:

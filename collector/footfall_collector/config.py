@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from footfall_contract.config import MqttSettings
 from footfall_contract.limits import MAX_PAYLOAD_BYTES
-from footfall_contract.settings import FootfallSettings
+from footfall_runtime.config import MqttSettings
+from footfall_runtime.settings import FootfallSettings
 
 # pydantic matches with Rust regex, where $ is the end of the text (no trailing newline)
 DURATION_PATTERN = r"^(INF|[1-9][0-9]{0,5}[hdw])$"

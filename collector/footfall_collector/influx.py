@@ -366,7 +366,7 @@ class InfluxLink:
     check, again when the reason changes, and the recovery once."""
 
     def __init__(self, settings: InfluxSettings, logger: logging.Logger, meanwhile: str) -> None:
-        from footfall_contract.linklog import LinkLog
+        from footfall_runtime.linklog import LinkLog
 
         self.settings = settings
         self.meanwhile = meanwhile

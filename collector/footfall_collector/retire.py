@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from footfall_contract.config import MqttSettings
 from footfall_contract.messages import Status
-from footfall_contract.mqttclient import make_client
 from footfall_contract.topics import agent_topic
+from footfall_runtime.config import MqttSettings
+from footfall_runtime.mqttclient import make_client
 
 RETAINED_WAIT_S = 1.0
 """How long after the subscription is granted a retained status may take to arrive (the

@@ -31,10 +31,10 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from footfall_contract.hours import last_reset_before, next_reset_after, window_of
-from footfall_contract.mqttclient import MqttLink, make_client, start_persistent_session
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_subscription, zone_occupancy_topic
+from footfall_runtime.mqttclient import MqttLink, make_client, start_persistent_session
 
 from .config import CollectorSettings, duration_days
 from .dedup import RecentKeys, Verdict

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Final
 
 from footfall_collector.influx import Influx, connect
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.timefmt import parse_ts
+from footfall_runtime.settings import ConfigError, load_settings
 
 from .config import ReportSettings
 from .mail import MailError, mail_monthly

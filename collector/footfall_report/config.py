@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from footfall_alerts.config import SmtpSettings
 from footfall_collector.config import InfluxSettings
-from footfall_contract.settings import FootfallSettings
+from footfall_runtime.settings import FootfallSettings
 
 Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
 

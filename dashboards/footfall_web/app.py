@@ -40,7 +40,6 @@ from footfall_collector.influx import (
     RetryableWriteError,
     connect,
 )
-from footfall_contract.config import ConfigError
 from footfall_contract.hours import last_reset_before
 from footfall_contract.site import Site, Zone
 from footfall_contract.timefmt import format_ts
@@ -53,6 +52,8 @@ from footfall_report import (
     load_report,
     load_statistics,
 )
+from footfall_runtime.config import ConfigError
+from footfall_runtime.ratelog import LogLimiter
 
 from . import actions, auth, i18n, levels, reports, retire, sse, zonepage
 from .config import WebSettings
@@ -87,7 +88,6 @@ from .models import (
     ZoneInfo,
     ZoneOccupancy,
 )
-from .ratelog import LogLimiter
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent

@@ -13,12 +13,12 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from footfall_contract.config import ConfigError
+from footfall_runtime.config import ConfigError
 
 # shared with footfall-alerts' API; re-exported for this package
-from footfall_contract.httpauth import bearer_token as bearer_token
-from footfall_contract.httpauth import check_token as check_token
-from footfall_contract.httpauth import is_loopback as is_loopback
+from footfall_runtime.httpauth import bearer_token as bearer_token
+from footfall_runtime.httpauth import check_token as check_token
+from footfall_runtime.httpauth import is_loopback as is_loopback
 
 SCHEME = "scrypt"
 _N, _R, _P = 2**14, 8, 1

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.site import Site, SiteError, load_site
+from footfall_runtime.settings import ConfigError, load_settings
 
 from .auth import hash_password
 from .config import WebSettings

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from footfall_collector.config import InfluxSettings
-from footfall_contract.config import MqttSettings
-from footfall_contract.settings import FootfallSettings
+from footfall_runtime.config import MqttSettings
+from footfall_runtime.settings import FootfallSettings
 
 from .auth import parse_password_hash
 from .levels import Thresholds

@@ -29,17 +29,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from footfall_contract.config import MqttSettings
 from footfall_contract.limits import MAX_PACKET_BYTES as MAX_PACKET_BYTES
 from footfall_contract.limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from footfall_contract.messages import Alert, Occupancy, Status
-from footfall_contract.mqttclient import MqttLink, make_client
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts, parse_ts
 from footfall_contract.topics import ID_PATTERN, PREFIX, parse_zone_occupancy_topic
+from footfall_runtime.config import MqttSettings
+from footfall_runtime.mqttclient import MqttLink, make_client
+from footfall_runtime.ratelog import LogLimiter
 
 from .levels import Reading
-from .ratelog import LogLimiter
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from gpiozero.exc import GPIOZeroError
 
-from footfall_contract.config import ConfigError
+from footfall_runtime.config import ConfigError
 
 from .config import EdgeConfig
 from .detection import BEAMS, Crossing, DetectorConfig, Fault, PresenceChange
@@ -209,7 +209,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
     """TCP, then an MQTT CONNECT with the agent's credentials; prints what happened and,
     when it fails, what to check (the same words as the running agent's log)."""
-    from footfall_contract.mqttclient import explain_connect_error, explain_refusal, make_client
+    from footfall_runtime.mqttclient import explain_connect_error, explain_refusal, make_client
 
     m = settings.mqtt
     try:

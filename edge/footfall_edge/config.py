@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from annotated_types import Ge, Gt, Le, MaxLen
 
-from footfall_contract.config import STRICT, MqttSettings
 from footfall_contract.topics import check_id
+from footfall_runtime.config import STRICT, MqttSettings
 
 from .detection import DetectorConfig
 

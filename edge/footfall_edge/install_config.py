@@ -22,9 +22,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from footfall_contract.config import ConfigError
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.topics import ID_PATTERN
+from footfall_runtime.config import ConfigError
 
 from .settings import load_config_here
 

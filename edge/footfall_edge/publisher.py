@@ -22,11 +22,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from footfall_contract import __version__ as SOFTWARE_VERSION
-from footfall_contract.config import MqttSettings
 from footfall_contract.limits import MAX_PAYLOAD_BYTES
-from footfall_contract.mqttclient import MqttLink, make_client
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic
+from footfall_runtime.config import MqttSettings
+from footfall_runtime.mqttclient import MqttLink, make_client
 
 from .outbox import Outbox, StoredEvent
 

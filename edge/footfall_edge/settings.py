@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from footfall_contract.config import ConfigError, defaults_of, from_dict
+from footfall_runtime.config import ConfigError, defaults_of, from_dict
 
 from .config import EdgeConfig
 
@@ -24,7 +24,7 @@ def settings_model() -> Any:
     """The pydantic-settings model with exactly EdgeConfig's fields and checks."""
     from pydantic import create_model, model_validator
 
-    from footfall_contract.settings import FootfallSettings
+    from footfall_runtime.settings import FootfallSettings
 
     def check(self: Any) -> Any:
         self.to_config()  # EdgeConfig.__post_init__: ids, pins, detector limits
@@ -45,8 +45,8 @@ def settings_model() -> Any:
 
 def load_config_here(path: Path | None, **overrides: Any) -> EdgeConfig:
     """Validate in this process (tests, and the child below); errors in words an
-    installer reads (footfall_contract.configerrors)."""
-    from footfall_contract.settings import load_settings
+    installer reads (footfall_runtime.configerrors)."""
+    from footfall_runtime.settings import load_settings
 
     config: EdgeConfig = load_settings(settings_model(), path, **overrides).to_config()
     return config

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from footfall_collector.config import InfluxSettings, duration_days
-from footfall_contract.config import MqttSettings
 from footfall_contract.hours import local_day_bounds, window_of
-from footfall_contract.settings import ConfigError, FootfallSettings, load_settings
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.timefmt import format_ts
+from footfall_runtime.config import MqttSettings
+from footfall_runtime.settings import ConfigError, FootfallSettings, load_settings
 
 from .crowd import PROFILES, accuracy
 from .runner import Pacer, agent_doors, agent_ids, edge_config

@@ -36,8 +36,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from footfall_collector.influx import PermanentWriteError, RetryableWriteError
-from footfall_contract.settings import ConfigError
 from footfall_contract.site import DAYS, Site, SiteError, load_site, parse_site
+from footfall_runtime.settings import ConfigError
 
 GOOD_SINCE_OPEN = dt.timedelta(hours=1.5)
 GOOD_UNTIL_CLOSE = dt.timedelta(hours=3)
@@ -265,7 +265,7 @@ def forget_data(site_id: str) -> None:
     """Delete every point of the site (raw and rollups) from the demo's InfluxDB: its
     history was written on another clock."""
     from footfall_collector.influx import connect
-    from footfall_contract.settings import load_settings
+    from footfall_runtime.settings import load_settings
 
     from .cli import SimSettings
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from footfall_contract.config import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import check_id
 from footfall_edge.agent import EdgeAgent, OutboxAgent, to_new_event
@@ -27,6 +26,7 @@ from footfall_edge.config import DoorSettings, EdgeConfig, PublishSettings
 from footfall_edge.mockpins import TraceDriver
 from footfall_edge.publisher import Publisher, now_ms
 from footfall_edge.sensing import Stamped
+from footfall_runtime.config import MqttSettings
 
 from .crowd import CrowdTrace, Detected
 

@@ -17,9 +17,9 @@ from footfall_alerts.cli import main as alerts_main
 from footfall_alerts.config import AlertsSettings, token_required
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
-from footfall_contract.config import ConfigError
-from footfall_contract.settings import load_settings
 from footfall_contract.topics import zone_occupancy_topic
+from footfall_runtime.config import ConfigError
+from footfall_runtime.settings import load_settings
 from tests.alerts.test_service import occupancy
 from tests.support.collector import Publisher, small_site, wait_for, write_site
 from tests.support.services import Influx, Mosquitto

@@ -15,8 +15,8 @@ from footfall_alerts.engine import Engine, ZoneObs
 from footfall_alerts.receivers import text
 from footfall_alerts.receivers.webhook import payload
 from footfall_alerts.rules import RulesError, parse_rules
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.timefmt import format_ts
+from footfall_runtime.settings import ConfigError, load_settings
 from tests.alerts.scenario import RECEIVERS, Scenario, local_ms
 from tests.support.collector import small_site
 

@@ -156,7 +156,7 @@ def test_email_receiver_without_smtp_server_stops_at_start(tmp_path: Path) -> No
 def test_without_a_rules_file_default_to_gets_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     from footfall_alerts.config import AlertsSettings
     from footfall_alerts.service import with_defaults
-    from footfall_contract.settings import load_settings
+    from footfall_runtime.settings import load_settings
 
     monkeypatch.setenv("FOOTFALL_SMTP__DEFAULT_TO", '["facilities@example.org"]')
     rules = with_defaults(None, load_settings(AlertsSettings))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from footfall_contract.mqttclient import make_client
 from footfall_contract.topics import agent_topic, zone_occupancy_topic
 from footfall_edge.settings import load_config_here
+from footfall_runtime.mqttclient import make_client
 from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
 from tests.support.edge_install import FakePi
 

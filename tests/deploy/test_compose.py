@@ -28,8 +28,8 @@ from footfall_alerts.config import AlertsSettings
 from footfall_collector.cli import main as collector_main
 from footfall_collector.config import CollectorSettings
 from footfall_collector.schema import occupancy_history_point
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.timefmt import format_ts
+from footfall_runtime.settings import ConfigError, load_settings
 from footfall_web.auth import check_bind_policy, hash_password
 from footfall_web.cli import main as web_main
 from footfall_web.config import WebSettings

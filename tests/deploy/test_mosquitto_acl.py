@@ -29,9 +29,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from footfall_contract.config import MqttSettings
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import AGENT_KINDS, agent_topic, alert_topic, zone_occupancy_topic
+from footfall_runtime.config import MqttSettings
 from footfall_web.live import MAX_PACKET_BYTES, LiveState
 from tests.deploy.conftest import USERS
 from tests.support.broker_users import (

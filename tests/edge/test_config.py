@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from footfall_contract.config import ConfigError
 from footfall_edge.settings import load_config, load_config_here
+from footfall_runtime.config import ConfigError
 
 GOOD = """
 site = "iso-omena"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from footfall_contract.config import ConfigError
 from footfall_edge.settings import load_config_here
+from footfall_runtime.config import ConfigError
 from tests.edge.test_config import GOOD, write
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from footfall_contract.settings import load_settings
 from footfall_report.cli import main
 from footfall_report.config import ReportSettings
+from footfall_runtime.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "server" / "systemd"

@@ -11,11 +11,11 @@ import pytest
 
 from footfall_collector.schema import OCCUPANCY_HISTORY, VISITS_DAILY, ZONE_FLOW, rollup_from
 from footfall_collector.service import Collector
-from footfall_contract.config import MqttSettings
 from footfall_contract.messages import CrossingBatch
 from footfall_contract.site import load_site
 from footfall_contract.timefmt import parse_ts
 from footfall_edge.detection import Crossing
+from footfall_runtime.config import MqttSettings
 from footfall_sim import cli
 from footfall_sim.crowd import SEPARABLE
 from footfall_sim.runner import agent_doors, agent_ids, edge_config, run_realtime

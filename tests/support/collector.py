@@ -132,7 +132,7 @@ class FakeClock:
             self._t = t_ms
 
 
-def wait_for(cond: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+def wait_for(cond: Callable[[], object], timeout_s: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if cond():

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from footfall_alerts.config import AlertsSettings
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
-from footfall_contract.config import ConfigError
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import alert_topic, zone_occupancy_topic
+from footfall_runtime.config import ConfigError
 from footfall_web import actions, auth
 from footfall_web.app import Web
 from footfall_web.auth import hash_password

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from footfall_contract.settings import ConfigError, load_settings
+from footfall_runtime.settings import ConfigError, load_settings
 from footfall_web.auth import hash_password
 from footfall_web.cli import load_sites
 from footfall_web.cli import main as web_main

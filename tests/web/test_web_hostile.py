@@ -19,8 +19,8 @@ import pytest
 
 from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import connect
-from footfall_contract.config import MqttSettings
 from footfall_contract.timefmt import format_ts
+from footfall_runtime.config import MqttSettings
 from footfall_web import live as live_module
 from footfall_web.auth import hash_password
 from footfall_web.live import MAX_PAYLOAD_BYTES, MAX_SW_CHARS, LiveState

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from footfall_contract.settings import ConfigError, load_settings
 from footfall_contract.timefmt import format_ts, parse_ts
+from footfall_runtime.settings import ConfigError, load_settings
 from footfall_web import auth, i18n, levels, sse
 from footfall_web.config import WebSettings
 from footfall_web.history import (
@@ -424,7 +424,7 @@ def test_settings_from_env_and_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_live_state_from_retained_messages() -> None:
     """What the board believes, message by message (no broker needed: `apply` is what
     the MQTT callback calls)."""
-    from footfall_contract.config import MqttSettings
+    from footfall_runtime.config import MqttSettings
     from footfall_web.live import LiveState
 
     site = site_with_hours(ALWAYS_OPEN)

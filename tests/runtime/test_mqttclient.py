@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from footfall_contract.mqttclient import _ReadBuffered
+from footfall_runtime.mqttclient import _ReadBuffered
 
 
 def test_buffered_reads_return_the_stream_in_order_and_report_what_is_pending() -> None:

@@ -1,0 +1,123 @@
+"""What every long-running program (edge agent, collector, alerts, web) needs around its own
+logic, written once: a clock the pure parts are handed instead of reading time themselves,
+threads that are started and joined as a group, one log format (text or JSON lines for
+journald and Loki), and the main loop that runs until SIGTERM or SIGINT.
+
+Standard library only: the edge imports it on a Pi."""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Wall-clock milliseconds; tests pass a clock they move by hand."""
+
+    def now_ms(self) -> int: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+class Threads:
+    """The daemon threads of one service: started by name, joined together at stop."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+
+    def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+        return t
+
+    def join(self, timeout_s: float = 10.0) -> None:
+        """Each thread gets `timeout_s`; one that hangs does not hold the others' stop."""
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=timeout_s)
+        self._threads.clear()
+
+    def __iter__(self) -> Iterator[threading.Thread]:
+        return iter(list(self._threads))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers (journald, Loki) parse without rules."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
+    """`fmt`: "text" (the default) or "json"; always to stderr, which systemd journals."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+
+
+@contextmanager
+def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[threading.Event]:
+    """An event set by SIGTERM (systemd's stop) or SIGINT (Ctrl-C); `on_stop` also runs
+    from the handler, for work that must be interrupted at once (a wait for InfluxDB at
+    start). `kill -USR1 PID` prints every thread's stack to stderr. The previous handlers
+    come back on exit, so tests may use it in-process."""
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop.set()
+        if on_stop is not None:
+            on_stop()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr)
+    try:
+        yield stop
+    finally:
+        faulthandler.unregister(signal.SIGUSR1)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_until_signal(
+    start: Callable[[], None],
+    stop: Callable[[], None],
+    *,
+    interrupt: Callable[[], None] | None = None,
+    tick: Callable[[], None] | None = None,
+    tick_s: float = 1.0,
+) -> int:
+    """The main loop of a service: `start()`, wait for SIGTERM/SIGINT (calling `tick()`
+    every `tick_s`), then `stop()` whatever happened. Returns the exit status 0."""
+    with stop_on_signals(interrupt) as stopping:
+        try:
+            start()
+            while not stopping.wait(tick_s):
+                if tick is not None:
+                    tick()
+        finally:
+            stop()
+    return 0
