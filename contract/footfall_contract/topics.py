@@ -35,6 +35,29 @@ def agent_subscription(site: str, kind: AgentKind | Literal["+"] = "+") -> str:
     return f"{PREFIX}/{site}/agent/+/{kind}"
 
 
+def zone_occupancy_subscription(site: str) -> str:
+    """Every zone's occupancy at `site` (`+` for every site)."""
+    return f"{PREFIX}/{site}/zone/+/occupancy"
+
+
+def alert_subscription(site: str) -> str:
+    """Every retained alert of `site` (`+` for every site)."""
+    return f"{PREFIX}/{site}/alert/+"
+
+
+TopicKind = Literal["agent", "zone", "alert"]
+
+
+def topic_kind(topic: str) -> TopicKind | None:
+    """Which family a topic under PREFIX belongs to, before it is parsed in full (None:
+    none of ours); the parse functions say what is wrong with one that claims a family."""
+    parts = topic.split("/", 4)
+    if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != PREFIX:
+        return None
+    kind = parts[3]
+    return kind if kind in ("agent", "zone", "alert") else None  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class AgentTopic:
     site: str
@@ -75,3 +98,17 @@ def alert_topic(site: str, alert_id: str) -> str:
     """Retained, one per alert; published by footfall-alerts, read by the web board and
     any other system."""
     return f"{PREFIX}/{site}/alert/{alert_id}"
+
+
+@dataclass(frozen=True)
+class AlertTopic:
+    site: str
+    alert_id: str
+
+
+def parse_alert_topic(topic: str) -> AlertTopic:
+    """Split `footfall/v1/<site>/alert/<id>`; ValueError says what is wrong."""
+    parts = topic.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != PREFIX or parts[3] != "alert":
+        raise ValueError(f"not a {PREFIX}/<site>/alert/<id> topic: {topic!r}")
+    return AlertTopic(check_id(parts[2], "site"), check_id(parts[4], "alert id"))
