@@ -55,10 +55,10 @@ from footfall_alerts.rules import load_rules
 from footfall_contract.site import Site, load_site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import zone_occupancy_topic
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.alerts.scenario import local_ms
 from tests.alerts.sinks import SmtpSink, WebhookSink
 from tests.support.collector import write_site
-from tests.support.services import Influx, Mosquitto
 
 REPO = Path(__file__).resolve().parents[1]
 ZONES = {"library": 250, "kela": 40, "centre": 600}  # the test site's capacities

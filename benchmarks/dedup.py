@@ -39,8 +39,8 @@ from footfall_collector.points import event_time_ns
 from footfall_collector.schema import crossing_point
 from footfall_collector.service import Collector
 from footfall_contract.hours import last_reset_before
+from footfall_sim.localservices import Influx
 from tests.support.collector import FakeClock, collector_settings, small_site
-from tests.support.services import Influx
 
 AGENTS = 40
 DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door"]

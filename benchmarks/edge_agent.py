@@ -21,8 +21,8 @@ import psutil
 
 from footfall_edge.simulation.doorway import DoorwayProfile, simulate
 from footfall_edge.trace import write_trace
+from footfall_sim.localservices import Mosquitto
 from tests.support.edge import edge_settings, edge_toml
-from tests.support.services import Mosquitto
 
 DOORS = [("door-1", 17, 27), ("door-2", 5, 6), ("door-3", 13, 19), ("door-4", 20, 21)]
 

@@ -28,11 +28,11 @@ from footfall_collector.influx import InfluxV1
 from footfall_contract.site import Site, load_site
 from footfall_sim.backfill import backfill
 from footfall_sim.crowd import CROWD
+from footfall_sim.localservices import Influx
 from footfall_sim.runner import agent_ids
 from footfall_sim.visitors import VisitorModel
 from footfall_web.forecast import Forecaster, slot_means
 from tests.support.grafana import dashboards, panel_queries
-from tests.support.services import Influx
 
 SITE = Path(__file__).parents[1] / "deploy" / "sites" / "iso-omena.yaml"
 

@@ -28,7 +28,7 @@ from footfall_collector.influx import InfluxV1
 from footfall_collector.schema import crossing_point, zone_flow_points
 from footfall_contract.hours import window_of
 from footfall_contract.site import load_site
-from tests.support.services import Influx
+from footfall_sim.localservices import Influx
 
 SITE = load_site(Path(__file__).resolve().parents[1] / "deploy/sites/iso-omena.yaml")
 

@@ -41,8 +41,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from footfall_collector.points import Point, event_time_ns
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto, free_port
 from tests.support.collector import InfluxQuery, write_site
-from tests.support.services import Influx, Mosquitto, free_port
 
 TOPIC = "footfall/v1/test-site/agent/{agent}/crossing"
 DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door"]

@@ -36,7 +36,7 @@ from footfall_collector.points import Point
 from footfall_contract.site import Site, load_site
 from footfall_report import load_report, load_statistics
 from footfall_report.periods import year_period
-from tests.support.services import Influx
+from footfall_sim.localservices import Influx
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,6 +32,7 @@ from footfall_contract.site import Site, load_site
 from footfall_runtime.config import MqttSettings
 from footfall_sim.backfill import backfill
 from footfall_sim.crowd import CROWD, detect_crowd, render_crowd
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_sim.runner import (
     Pacer,
     agent_doors,
@@ -42,7 +43,6 @@ from footfall_sim.runner import (
 from footfall_sim.scenario import day_window, rngs, simulate_day
 from footfall_sim.visitors import VisitorModel
 from tests.support.collector import InfluxQuery, collector_settings, wait_for
-from tests.support.services import Influx, Mosquitto
 
 SITE = Path(__file__).parents[1] / "deploy" / "sites" / "iso-omena.yaml"
 TARGET_S = 300.0

@@ -66,11 +66,11 @@ from footfall_contract.timefmt import format_ts
 from footfall_edge.detection import Crossing, Fault
 from footfall_runtime.config import MqttSettings
 from footfall_sim.crowd import Detected
+from footfall_sim.localservices import Influx, Mosquitto, free_port
 from footfall_sim.runner import Pacer, VirtualAgent, agent_ids, edge_config
 from footfall_sim.scenario import simulate_day
 from footfall_sim.visitors import VisitorModel
 from tests.support.collector import InfluxQuery
-from tests.support.services import Influx, Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "deploy" / "sites" / "iso-omena.yaml"

@@ -39,9 +39,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from footfall_sim.localservices import Influx, Mosquitto, free_port
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.collector import Publisher, crossing_batch, write_site
-from tests.support.services import Influx, Mosquitto, free_port
-from tests.support.web import ALWAYS_OPEN, CHROMIUM, CHROMIUM_ARGS, seed_typical, site_with_hours
+from tests.support.web import ALWAYS_OPEN, seed_typical, site_with_hours
 
 ZONE_TOPIC = "footfall/v1/test-site/zone/library/occupancy"
 CROSSING_TOPIC = "footfall/v1/test-site/agent/bench-pi/crossing"

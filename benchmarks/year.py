@@ -32,9 +32,9 @@ from footfall_collector.schema import VISITS_DAILY, ZONE_FLOW, rollup_from
 from footfall_contract.site import Site, load_site
 from footfall_sim.backfill import backfill
 from footfall_sim.crowd import CROWD
+from footfall_sim.localservices import Influx
 from footfall_sim.runner import agent_ids
 from footfall_sim.visitors import VisitorModel
-from tests.support.services import Influx
 
 SITE = Path(__file__).parents[1] / "deploy" / "sites" / "iso-omena.yaml"
 

@@ -1,4 +1,5 @@
-"""Fixtures: simulated GPIO through gpiozero's MockFactory and real services on loopback."""
+"""Fixtures: simulated GPIO through gpiozero's MockFactory, real services on loopback
+(footfall_sim.localservices) and Debian's Chromium (tests/support/browser.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
+from footfall_sim.localservices import Influx, Mosquitto
+from tests.support.browser import browser  # noqa: F401  (the session's Chromium)
 from tests.support.ci_skips import (  # noqa: F401  (hooks: under CI a missing tool fails)
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
-from tests.support.services import Influx, Mosquitto
 
 
 @pytest.fixture

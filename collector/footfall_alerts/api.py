@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
@@ -19,14 +20,38 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from footfall_contract.site import Site
 from footfall_contract.topics import ID_PATTERN
 from footfall_runtime.httpauth import bearer_token, check_token
+from footfall_runtime.service import Clock
 
+from .config import AlertsSettings
 from .engine import MAX_SILENCE_S, Effect, Engine, Silence
+from .metrics import Metrics
 from .rules import KINDS, parse_duration
+from .status import silence_json
 
-if TYPE_CHECKING:
-    from .service import AlertsService
+
+class AlertsApi(Protocol):
+    """What the API needs of the service (footfall_alerts.service.AlertsService, which
+    cli.py hands in): read-only attributes, the status and one way to change the engine."""
+
+    @property
+    def settings(self) -> AlertsSettings: ...
+    @property
+    def token_required(self) -> bool: ...
+    @property
+    def site(self) -> Site: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    def snapshot_alerts(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, Any]: ...
+    def apply(self, action: Callable[[Engine, int], list[Effect]]) -> None: ...
+
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Who = Annotated[str, Field(min_length=1, max_length=100)]
@@ -71,20 +96,7 @@ class AckIn(_In):
     reason: Text
 
 
-def _silence_json(s: Silence) -> dict[str, Any]:
-    from footfall_contract.timefmt import format_ts
-
-    return {
-        "id": s.id,
-        "matchers": s.matchers,
-        "until": format_ts(s.until),
-        "by": s.by,
-        "reason": s.reason,
-        "created": format_ts(s.created),
-    }
-
-
-def make_app(service: AlertsService) -> FastAPI:
+def make_app(service: AlertsApi) -> FastAPI:
     app = FastAPI(title="footfall-alerts", docs_url="/api/docs", openapi_url="/api/openapi.json")
 
     @app.exception_handler(RequestValidationError)
@@ -142,7 +154,7 @@ def make_app(service: AlertsService) -> FastAPI:
             service.apply(action)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        return _silence_json(made[0])
+        return silence_json(made[0])
 
     @api.delete("/api/v1/silences/{silence_id}", status_code=204)
     def remove_silence(silence_id: str) -> Response:
@@ -203,7 +215,7 @@ def _silence_end(body: SilenceIn, now: int) -> int:
     return until
 
 
-def _check_matchers(service: AlertsService, matchers: dict[str, str]) -> None:
+def _check_matchers(service: AlertsApi, matchers: dict[str, str]) -> None:
     if not matchers:
         raise HTTPException(
             422, "matchers: give at least one of alert, rule, kind, zone, agent, door, source"
@@ -242,5 +254,5 @@ class ApiServer:
         self._sock.close()
 
 
-def serve(service: AlertsService, host: str, port: int) -> ApiServer:
+def serve(service: AlertsApi, host: str, port: int) -> ApiServer:
     return ApiServer(make_app(service), host, port)

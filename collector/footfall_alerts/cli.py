@@ -1,44 +1,56 @@
 """`footfall-alerts run --site SITE.yaml [--rules RULES.yaml] [--config alerts.toml]` and
-`footfall-alerts check-rules RULES.yaml --site SITE.yaml`."""
+`footfall-alerts check-rules RULES.yaml --site SITE.yaml`.
+
+`run` is where the process is put together: the service, then its HTTP API handed the
+service (so neither imports the other), until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from footfall_contract.site import SiteError, load_site
-from footfall_runtime.service import setup_logging
+from footfall_contract.site import Site, SiteError, load_site
+from footfall_runtime.service import run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 
 from .config import AlertsSettings
 from .rules import PIPELINE_KIND, RulesFile, load_rules, pipeline_rule, rules_path_for
 
+if TYPE_CHECKING:  # imported when run: check-rules needs neither paho nor uvicorn
+    from .service import AlertsService
+
 log = logging.getLogger("footfall_alerts")
 
 
-def _rules(args: argparse.Namespace, site_path: Path) -> tuple[RulesFile | None, str]:
+def _rules(args: argparse.Namespace, site: Site, site_path: Path) -> tuple[RulesFile | None, str]:
     """--rules, else SITE.alerts.yaml next to the site file, else the defaults."""
-    site = load_site(site_path)
     path = args.rules or rules_path_for(site_path)
     if args.rules is None and not path.is_file():
         return None, "default rules (no rules file)"
     return load_rules(path, site), str(path)
 
 
+def start_with_api(service: AlertsService) -> None:
+    """Start the service, then its HTTP API (unless `http.port` is unset), handed the
+    service: the API knows the service only as what it needs (api.AlertsApi)."""
+    from .api import serve
+
+    service.start()
+    http = service.settings.http
+    if http.port is not None:
+        service.http = serve(service, http.host, http.port)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .service import AlertsService
 
     site = load_site(args.site)
-    rules, where = _rules(args, args.site)
+    rules, where = _rules(args, site, args.site)
     settings = load_settings(AlertsSettings, args.config)
     service = AlertsService(settings, site, rules)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info(
         "alerts for site %s: %d rules from %s, %d receivers; state in %s",
         site.site,
@@ -47,20 +59,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         len(service.rules.receivers),
         service.store.path,
     )
-    service.start()
-    if service.http is not None:
-        log.info(
-            "API on http://%s:%s/api/v1/alerts (%s)",
-            service.http.host,
-            service.http.port,
-            "bearer token required" if service.token_required else "no token: loopback only",
-        )
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        service.stop()
-    return 0
+
+    def start() -> None:
+        start_with_api(service)
+        if service.http is not None:
+            log.info(
+                "API on http://%s:%s/api/v1/alerts (%s)",
+                service.http.host,
+                service.http.port,
+                "bearer token required" if service.token_required else "no token: loopback only",
+            )
+
+    return run_until_signal(start, service.stop)
 
 
 def cmd_check_rules(args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -13,6 +12,7 @@ from footfall_collector.config import HttpSettings, InfluxSettings
 from footfall_runtime.config import ConfigError, MqttSettings
 from footfall_runtime.httpauth import MIN_TOKEN_LENGTH, is_loopback, short_tokens
 from footfall_runtime.settings import FootfallSettings
+from footfall_runtime.smtp import SmtpSettings
 
 
 class AlertsHttpSettings(HttpSettings):
@@ -51,27 +51,6 @@ def token_required(host: str, tokens: int) -> bool:
             "[...] under [http] in the config file), or listen on 127.0.0.1."
         )
     return False
-
-
-class SmtpSettings(BaseModel):
-    """The mail server e-mail receivers send through; its password stays out of the rules
-    file (which is meant to be kept in version control)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str | None = None
-    """Unset: e-mail receivers fail at start with a clear message."""
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    """starttls (port 587), tls (implicit TLS, port 465) or none (a relay on localhost)."""
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str = "footfall-alerts@localhost"
-    ca_certs: Path | None = None
-    """CA bundle for the server's certificate (default: the system's)."""
-    timeout_s: float = Field(20.0, gt=0)
-    default_to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = []
-    """Without a rules file: every alert of severity warning or above goes here."""
 
 
 class DeliverySettings(BaseModel):

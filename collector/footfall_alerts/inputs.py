@@ -19,19 +19,23 @@ from footfall_contract.messages import (
 )
 from footfall_contract.site import Site
 from footfall_contract.timefmt import parse_ts
-from footfall_contract.topics import PREFIX, parse_agent_topic, parse_zone_occupancy_topic
+from footfall_contract.topics import (
+    AgentKind,
+    agent_subscription,
+    parse_agent_topic,
+    parse_zone_occupancy_topic,
+    topic_kind,
+    zone_occupancy_subscription,
+)
 
 from .engine import FaultObs, ForgetObs, HealthObs, Observation, SeenObs, StatusObs, ZoneObs
 
 
 def subscriptions(site: str) -> list[str]:
-    return [
-        f"{PREFIX}/{site}/zone/+/occupancy",
-        f"{PREFIX}/{site}/agent/+/status",
-        f"{PREFIX}/{site}/agent/+/health",
-        f"{PREFIX}/{site}/agent/+/fault",
-        f"{PREFIX}/{site}/agent/+/crossing",
-    ]
+    """The zone occupancy the collector publishes and what the agents say of themselves
+    (crossings only as a sign of life; presence is not subscribed to)."""
+    agent_kinds: tuple[AgentKind, ...] = ("status", "health", "fault", "crossing")
+    return [zone_occupancy_subscription(site)] + [agent_subscription(site, k) for k in agent_kinds]
 
 
 Dropped = list[tuple[str, str]]
@@ -45,7 +49,7 @@ def observations(
     message as a whole. A bad fault event is dropped on its own, with its reason added to
     `dropped` ("unknown_source" or "invalid"); the others are kept."""
     try:
-        if topic.split("/")[3:4] == ["zone"]:
+        if topic_kind(topic) == "zone":
             zt = parse_zone_occupancy_topic(topic)
             if zt.site != site.site:
                 raise ValueError(f"topic of another site: {topic}")

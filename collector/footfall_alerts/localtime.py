@@ -2,16 +2,19 @@
 
 Facilities staff read an alert where the building is, so "since 2026-11-30T22:18:59Z"
 is a sum to do; "since Tue 1 Dec 2026 00:18 (Europe/Helsinki)" is not. Only the texts
-use this: the MQTT payload and InfluxDB keep RFC 3339 UTC (docs/spec.md §2)."""
+use this: the MQTT payload and InfluxDB keep RFC 3339 UTC (docs/spec.md §2). Texts name
+the zone by its IANA name (an outbox entry outlives the site object), so this works from
+the name; the site's hours and resets are footfall_contract.hours'."""
 
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from footfall_contract.hours import DAYS
 from footfall_contract.timefmt import parse_ts
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_DAYS = tuple(day.capitalize() for day in DAYS)  # the site file's day names, as words
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

@@ -10,7 +10,6 @@ that kind: a stopped collector must never go unnoticed."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import string
@@ -18,27 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from footfall_contract.messages import Severity
-from footfall_contract.site import (
-    Site,
-    SiteError,
-    _check_duplicate_keys,
-    _Located,
-    _parse_time,
-    _schema_error,
-    _syntax_error,
-    read_text,
-)
+from footfall_contract.site import Site, SiteError
+from footfall_contract.yamlfile import Located, parse_mapping, read_text
+
+from .kinds import KIND, KINDS, LIMIT_KIND, PIPELINE_KIND, KindName
+from .routes import EmailReceiver, FileModel, Receiver, Route, WebhookReceiver, in_span
 
 __all__ = [
     "KINDS",
@@ -54,6 +40,7 @@ __all__ = [
     "RulesFile",
     "WebhookReceiver",
     "default_rules",
+    "in_span",
     "limit_rule",
     "load_rules",
     "parse_duration",
@@ -67,28 +54,12 @@ class RulesError(SiteError):
     """A rules file that cannot be used: `file:line: reason`."""
 
 
-Kind = Literal[
-    "over_capacity",
-    "agent_offline",
-    "agent_backlog",
-    "beam_blocked",
-    "beam_flapping",
-    "drift_after_close",
-    "drift_clamped",
-    "too_many_alerts",
-    "pipeline_silent",
-]
-KINDS: Final[tuple[str, ...]] = Kind.__args__  # type: ignore[attr-defined]
-ZONE_KINDS: Final = frozenset({"over_capacity", "drift_after_close", "drift_clamped"})
-AGENT_KINDS: Final = frozenset(
-    {"agent_offline", "agent_backlog", "beam_blocked", "beam_flapping", "too_many_alerts"}
-)
-LIMIT_KIND: Final = "too_many_alerts"
+ZONE_KINDS: Final = frozenset(k.name for k in KIND.values() if k.watches == "zone")
+AGENT_KINDS: Final = frozenset(k.name for k in KIND.values() if k.watches in ("agent", "beam"))
 LIMIT_RULE: Final = "too-many-alerts"
 """The built-in rule of LIMIT_KIND, when the rules file has none: an agent that reaches
 `max_alerts_per_agent` gets this alert instead of more alerts."""
 MAX_ALERTS_PER_AGENT: Final = 100
-PIPELINE_KIND: Final = "pipeline_silent"
 PIPELINE_RULE: Final = "pipeline-silent"
 """The built-in rule of PIPELINE_KIND, when the rules file has none: the collector's zone
 occupancy (a heartbeat at least every 60 s) stopped coming."""
@@ -121,94 +92,11 @@ def parse_duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-def _parse_span(value: str) -> tuple[dt.time, dt.time]:
-    """ "22:00-07:00" (may wrap past midnight) -> (start, end)."""
-    if not isinstance(value, str):
-        raise ValueError('quiet hours must be a quoted string such as "22:00-07:00"')
-    start, sep, end = value.partition("-")
-    if not sep:
-        raise ValueError(f'quiet hours must be "HH:MM-HH:MM" (may wrap midnight), not {value!r}')
-    a, b = _parse_time(start.strip(), "quiet hours start"), _parse_time(end.strip(), "quiet end")
-    if a == b:
-        raise ValueError(f"quiet hours {value!r} start and end at the same time")
-    return a, b
-
-
-def _check_span(value: str) -> str:
-    _parse_span(value)
-    return value
-
-
-Span = Annotated[str, AfterValidator(_check_span)]
-
-
-def in_span(span: str, local: dt.time) -> bool:
-    """Whether a wall-clock time is inside "HH:MM-HH:MM" (which may wrap midnight)."""
-    start, end = _parse_span(span)
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
-
-
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = FileModel.model_config
 
 
 # --- rules ---------------------------------------------------------------------------
-
-_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
-    # fire_at / clear_at: the value that fires and the one that clears (hysteresis).
-    "over_capacity": {"fire_at": 1.0, "clear_at": 0.9, "for_s": 60.0, "severity": "warning"},
-    "agent_offline": {
-        "fire_at": 1.0,
-        "clear_at": 0.0,
-        "for_s": 300.0,
-        "clear_for": 60.0,
-        "severity": "warning",
-        "active_hours": "open",
-    },
-    "agent_backlog": {"fire_at": 1000.0, "clear_at": 100.0, "for_s": 300.0, "severity": "warning"},
-    # A beam that clears and blocks again within 5 minutes is one incident, not several.
-    "beam_blocked": {
-        "fire_at": 1.0,
-        "clear_at": 0.0,
-        "for_s": 0.0,
-        "clear_for": 300.0,
-        "severity": "warning",
-    },
-    "beam_flapping": {"fire_at": 5.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
-    "drift_after_close": {"fire_at": 5.0, "clear_at": 2.0, "for_s": 0.0, "severity": "info"},
-    "drift_clamped": {"fire_at": 20.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
-    # Seconds since the newest zone occupancy from the collector, which publishes every
-    # zone at least every 60 s: 3 minutes is three heartbeats missed. Critical: the board,
-    # the public displays and every zone alert go blind with it.
-    "pipeline_silent": {
-        "fire_at": 180.0,
-        "clear_at": 60.0,
-        "for_s": 0.0,
-        "severity": "critical",
-    },
-    # Recomputed every tick; 5 minutes without a refused alert before it resolves.
-    "too_many_alerts": {
-        "fire_at": 1.0,
-        "clear_at": 0.0,
-        "for_s": 0.0,
-        "clear_for": 300.0,
-        "severity": "warning",
-    },
-}
-
-_UNITS: Final = {
-    "over_capacity": "ratio of capacity (1.0 = 100%)",
-    "agent_offline": "1 = offline",
-    "agent_backlog": "events queued on the Pi",
-    "beam_blocked": "1 = blocked",
-    "beam_flapping": "beam_blocked activations within `window`",
-    "drift_after_close": "people still counted after closing",
-    "drift_clamped": "people not subtracted since the reset because the count was 0",
-    "too_many_alerts": "alerts of the agent not raised because it has max_alerts_per_agent",
-    "pipeline_silent": "seconds since the newest zone occupancy from the collector",
-}
 
 
 class Rule(_Frozen):
@@ -216,7 +104,7 @@ class Rule(_Frozen):
     becomes its own alert (rule name + key)."""
 
     name: Annotated[str, Field(pattern=_NAME)]
-    kind: Kind
+    kind: KindName
     zones: list[str] | None = None
     """Zone kinds: the zones it watches (default: every zone; over_capacity: every zone
     with a capacity)."""
@@ -246,9 +134,9 @@ class Rule(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _kind_defaults(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("kind") in _DEFAULTS:
+        if isinstance(data, Mapping) and data.get("kind") in KIND:
             merged = dict(data)
-            for key, value in _DEFAULTS[str(data["kind"])].items():
+            for key, value in KIND[str(data["kind"])].defaults.items():
                 alias = "for" if key == "for_s" else key
                 if alias not in merged and key not in merged:
                     merged[alias] = value
@@ -259,24 +147,26 @@ class Rule(_Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         if self.clear_at >= self.fire_at:
-            raise _Located(
+            raise Located(
                 f"rule {self.name!r}: clear_at ({self.clear_at:g}) must be below fire_at "
                 f"({self.fire_at:g}): the gap is what stops a flapping value from paging "
-                f"({self.kind} counts {_UNITS[self.kind]})",
+                f"({self.kind} counts {KIND[self.kind].unit})",
                 ("clear_at",),
             )
         if self.kind in AGENT_KINDS and self.zones is not None:
-            raise _Located(
+            raise Located(
                 f"rule {self.name!r}: {self.kind} watches agents, use agents: not zones:",
                 ("zones",),
             )
         if self.kind in ZONE_KINDS and self.agents is not None:
-            raise _Located(
+            raise Located(
                 f"rule {self.name!r}: {self.kind} watches zones, use zones: not agents:",
                 ("agents",),
             )
-        if self.kind == PIPELINE_KIND and (self.zones is not None or self.agents is not None):
-            raise _Located(
+        if KIND[self.kind].watches == "site" and (
+            self.zones is not None or self.agents is not None
+        ):
+            raise Located(
                 f"rule {self.name!r}: {self.kind} watches the collector's occupancy of the "
                 "whole site: it takes neither zones: nor agents:",
                 ("zones" if self.zones is not None else "agents",),
@@ -286,92 +176,19 @@ class Rule(_Frozen):
             try:
                 names = {f for _, f, _, _ in string.Formatter().parse(self.summary) if f}
             except ValueError as exc:
-                raise _Located(f"rule {self.name!r}: summary: {exc}", ("summary",)) from None
+                raise Located(f"rule {self.name!r}: summary: {exc}", ("summary",)) from None
             if names - allowed:
-                raise _Located(
+                raise Located(
                     f"rule {self.name!r}: summary: unknown placeholder(s) "
                     f"{', '.join(sorted(names - allowed))} (use {', '.join(sorted(allowed))})",
                     ("summary",),
                 )
         if self.repeat is not None and self.repeat < 60:
-            raise _Located(
+            raise Located(
                 f"rule {self.name!r}: repeat must be at least 1m (or null for never)",
                 ("repeat",),
             )
         return self
-
-
-# --- receivers and routes ------------------------------------------------------------
-
-
-def _check_address(value: str) -> str:
-    if not re.match(r"^[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+$", value):
-        raise ValueError(f"not an e-mail address: {value!r} (one address per item)")
-    return value
-
-
-Address = Annotated[str, AfterValidator(_check_address)]
-
-
-class EmailReceiver(_Frozen):
-    """E-mail through the SMTP server of the settings (FOOTFALL_SMTP__*)."""
-
-    type: Literal["email"]
-    to: Annotated[list[Address], Field(min_length=1)]
-
-
-class WebhookReceiver(_Frozen):
-    """JSON POST; `format` slack or teams sends what their incoming webhooks accept."""
-
-    type: Literal["webhook"]
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
-    url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
-    """Name of an environment variable holding the URL (Slack and Teams URLs are secrets)."""
-    format: Literal["json", "slack", "teams"] = "json"
-    headers: dict[str, str] = {}
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
-
-    @model_validator(mode="after")
-    def _one_url(self) -> WebhookReceiver:
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError("a webhook needs exactly one of url: or url_env:")
-        return self
-
-    def resolved_url(self, environ: Mapping[str, str] | None = None) -> str:
-        if self.url is not None:
-            return self.url
-        env = os.environ if environ is None else environ
-        assert self.url_env is not None
-        value = env.get(self.url_env, "")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"environment variable {self.url_env} must hold the webhook URL")
-        return value
-
-
-Receiver = Annotated[EmailReceiver | WebhookReceiver, Field(discriminator="type")]
-
-
-class Route(_Frozen):
-    """Which receivers get which alerts; an alert goes to every route it matches."""
-
-    receivers: Annotated[list[str], Field(min_length=1)]
-    severities: list[Severity] | None = None
-    kinds: list[Kind] | None = None
-    zones: list[str] | None = None
-    """Alerts about these zones (beam alerts carry the door's inside zone)."""
-    agents: list[str] | None = None
-    quiet_hours: Span | None = None
-    """Site-local "HH:MM-HH:MM": notifications wait until it ends (and are dropped if the
-    alert resolved meanwhile)."""
-
-    def matches(self, severity: str, kind: str, scope: Mapping[str, str]) -> bool:
-        if self.severities is not None and severity not in self.severities:
-            return False
-        if self.kinds is not None and kind not in self.kinds:
-            return False
-        if self.zones is not None and scope.get("zone") not in self.zones:
-            return False
-        return self.agents is None or scope.get("agent") in self.agents
 
 
 class RulesFile(_Frozen):
@@ -397,14 +214,14 @@ class RulesFile(_Frozen):
             for j, name in enumerate(route.receivers):
                 if name not in self.receivers:
                     known = ", ".join(sorted(self.receivers)) or "none defined"
-                    raise _Located(
+                    raise Located(
                         f"route {i}: receiver {name!r} is not defined under receivers: ({known})",
                         ("routes", i, "receivers", j),
                     )
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.rules or []):
             if rule.name in seen:
-                raise _Located(
+                raise Located(
                     f"rule {rule.name!r} is defined twice (rules[{seen[rule.name]}] and "
                     f"rules[{i}])",
                     ("rules", i, "name"),
@@ -412,13 +229,13 @@ class RulesFile(_Frozen):
             seen[rule.name] = i
             kept = BUILT_IN.get(rule.name)
             if kept is not None and rule.kind != kept:
-                raise _Located(
+                raise Located(
                     f"rule name {rule.name!r} is kept for the {kept} rule",
                     ("rules", i, "name"),
                 )
         limits = [i for i, r in enumerate(self.rules or []) if r.kind == LIMIT_KIND]
         if len(limits) > 1:
-            raise _Located(
+            raise Located(
                 f"only one rule may be of kind {LIMIT_KIND} (rules[{limits[0]}] and "
                 f"rules[{limits[1]}])",
                 ("rules", limits[1], "kind"),
@@ -429,14 +246,14 @@ class RulesFile(_Frozen):
         """Zone names must exist in the site; raised as _Located for file:line."""
         zones = {z.id for z in site.zones}
         if self.site is not None and self.site != site.site:
-            raise _Located(
+            raise Located(
                 f"this rules file is for site {self.site!r}, not {site.site!r}", ("site",)
             )
 
         def check(where: tuple[str | int, ...], names: list[str] | None) -> None:
             for k, zone in enumerate(names or []):
                 if zone not in zones:
-                    raise _Located(
+                    raise Located(
                         f"zone {zone!r} does not exist in site {site.site!r} "
                         f"(zones: {', '.join(sorted(zones))})",
                         (*where, k),
@@ -444,10 +261,10 @@ class RulesFile(_Frozen):
 
         for i, rule in enumerate(self.rules or []):
             check(("rules", i, "zones"), rule.zones)
-            if rule.kind == "over_capacity":
+            if KIND[rule.kind].needs_capacity:
                 for k, zone in enumerate(rule.zones or []):
                     if zone in zones and site.zone(zone).capacity is None:
-                        raise _Located(
+                        raise Located(
                             f"rule {rule.name!r}: zone {zone!r} has no capacity in the site file",
                             ("rules", i, "zones", k),
                         )
@@ -492,42 +309,18 @@ def load_rules(path: str | os.PathLike[str], site: Site) -> RulesFile:
 
 def parse_rules(text: str, site: Site, file: str = "<rules>") -> RulesFile:
     """YAML text -> RulesFile checked against `site`; RulesError names file, line, why."""
-    import yaml
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        err = _syntax_error(file, exc)
-        raise RulesError(file, err.line, err.reason) from None
-    except yaml.YAMLError as exc:
-        raise RulesError(file, None, f"invalid YAML: {exc}") from None
-    if root is None:
+    doc = parse_mapping(
+        text,
+        file,
+        RulesError,
+        what="rules file",
+        top_level="the top level must be a mapping (receivers:, routes:, rules:)",
+    )
+    if doc is None:
         return RulesFile()
-    if not isinstance(root, yaml.MappingNode):
-        raise RulesError(
-            file,
-            root.start_mark.line + 1,
-            "the top level must be a mapping (receivers:, routes:, rules:)",
-        )
-    try:
-        _check_duplicate_keys(file, root)
-    except SiteError as exc:
-        raise RulesError(file, exc.line, exc.reason) from None
-    loader = yaml.SafeLoader("")
-    try:
-        data = loader.construct_document(root)
-    finally:
-        loader.dispose()
-    try:
-        rules = RulesFile.model_validate(data)
-    except ValidationError as exc:
-        err = _schema_error(file, root, exc)
-        raise RulesError(file, err.line, err.reason) from None
+    rules = doc.validate(RulesFile, RulesError)
     try:
         rules.check_site(site)
-    except _Located as exc:
-        from footfall_contract.site import _walk_loc
-
-        node = _walk_loc(root, exc.loc)
-        raise RulesError(file, node.start_mark.line + 1, str(exc)) from None
+    except Located as exc:
+        raise doc.at(exc, RulesError) from None
     return rules

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from footfall_runtime.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -256,3 +258,16 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def open_store(state_dir: Path, site: str) -> Store:
+    """The site's file in `state_dir`; ConfigError says what to set when it cannot be
+    opened (a folder this user may not write is a setting, not a crash)."""
+    path = Path(state_dir) / f"{site}.sqlite3"
+    try:
+        return Store(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            f"state_dir: cannot keep the alert state in {path}: {exc} "
+            "(set FOOTFALL_STATE_DIR to a folder this user may write)"
+        ) from None

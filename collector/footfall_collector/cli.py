@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import faulthandler
 import logging
 import re
-import signal
 import sys
-import threading
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from footfall_contract.site import SiteError, load_site
-from footfall_runtime.service import setup_logging
+from footfall_runtime.service import SystemClock, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 
 from .config import CollectorSettings
@@ -24,40 +22,39 @@ log = logging.getLogger("footfall_collector")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .http import serve
     from .service import Collector
 
     site = load_site(args.site)
     settings = load_settings(CollectorSettings, args.config)
     collector = Collector(settings, site)
-    stop = threading.Event()
-    # `kill -USR1 PID` prints every thread's stack on file descriptor 2 (stderr)
-    faulthandler.register(signal.SIGUSR1, file=2)
+    http: ThreadingHTTPServer | None = None
 
-    def on_signal(_signum: int, _frame: object) -> None:
-        stop.set()
-        collector.interrupt()  # also while it waits for InfluxDB at start
+    def start() -> None:
+        nonlocal http
+        log.info(
+            "collector for site %s (%d zones, %d doors) starting",
+            site.site,
+            len(site.zones),
+            len(site.doors),
+        )
+        for problem in site.problems():  # what check-site says, also where operators look
+            level = logging.ERROR if problem.severity == "error" else logging.WARNING
+            log.log(level, "site file %s, %s: %s", args.site, problem.where, problem.message)
+        collector.start()
+        if settings.http.port is not None and not collector.stopping:
+            http = serve(collector, settings.http.host, settings.http.port)
+            host, port = http.server_address[:2]
+            log.info("health and metrics on http://%s:%s/healthz and /metrics", host, port)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info(
-        "collector for site %s (%d zones, %d doors) starting",
-        site.site,
-        len(site.zones),
-        len(site.doors),
-    )
-    for problem in site.problems():  # what check-site says, also where operators look
-        level = logging.ERROR if problem.severity == "error" else logging.WARNING
-        log.log(level, "site file %s, %s: %s", args.site, problem.where, problem.message)
-    collector.start()
-    if collector.http is not None:
-        host, port = collector.http.server_address[:2]
-        log.info("health and metrics on http://%s:%s/healthz and /metrics", host, port)
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
+    def stop() -> None:
         collector.stop()
-    return 0
+        if http is not None:
+            http.shutdown()
+            http.server_close()
+
+    # SIGTERM also ends the wait for InfluxDB at start (`interrupt`)
+    return run_until_signal(start, stop, interrupt=collector.interrupt)
 
 
 def cmd_check_site(args: argparse.Namespace) -> int:
@@ -101,7 +98,7 @@ def cmd_rebuild_history(args: argparse.Namespace) -> int:
 
     site = load_site(args.site)
     settings = load_settings(CollectorSettings, args.config)
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = SystemClock().now_ms()
     last = args.to or dt.datetime.now(site.tz).date()
     if last < args.start:
         print(f"footfall-collector: --to {last} is before --from {args.start}", file=sys.stderr)

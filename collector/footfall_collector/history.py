@@ -1,17 +1,16 @@
 """Occupancy history and visit rollups, recomputed at event time (docs/history.md).
 
-The pure part replays one reset window's `zone_flow` per zone with the live engine's
-rule, and turns it into hourly and daily rows. `HistoryWorker` is the thin adapter: it
-reads what the collector marked pending, reads the window from InfluxDB, writes
-`occupancy_history` and the rollups, and only then clears the marks it read, so a crash
-anywhere just means the window is done again (every write is idempotent)."""
+The pure part (`replay.py`) replays one reset window's `zone_flow` per zone with the live
+engine's rule, and turns it into hourly and daily rows. `HistoryWorker` is the thin
+adapter: it reads what the collector marked pending, reads the window from InfluxDB,
+writes `occupancy_history` and the rollups, and only then clears the marks it read, so a
+crash anywhere just means the window is done again (every write is idempotent)."""
 
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,8 +24,19 @@ from footfall_contract.hours import (
 )
 from footfall_contract.site import Site
 
-from .influx import Influx, PermanentWriteError
+from .influx import Influx, PermanentWriteError, influxql_string
+from .influxql import time_range
 from .points import Point
+from .replay import (
+    Flow,
+    HourRow,
+    bad_hours,
+    day_row,
+    hour_rows,
+    minute_points,
+    replay,
+    zones_of_door,
+)
 from .schema import (
     AGENT_RETIRED,
     AGENT_STATUS,
@@ -37,169 +47,17 @@ from .schema import (
     VISITS_DAILY,
     VISITS_HOURLY,
     ZONE_FLOW,
-    occupancy_history_point,
     rollup_from,
     visits_point,
 )
 
 log = logging.getLogger(__name__)
 
-Flow = tuple[int, str, str]
-"""(point time in ns, zone, "in" or "out")"""
-Level = tuple[int, int, int]
-"""(time in ns, count after it, drift after it)"""
-
-MINUTE_MS = 60_000
 LOOKBACK_MS = 31 * 86_400_000
 """How far before a window an agent's last status or a fault's last state is looked for."""
 
 
-# -- pure --------------------------------------------------------------------------------
-
-
-def replay(zones: Iterable[str], window: Window, flows: Iterable[Flow]) -> dict[str, list[Level]]:
-    """Per zone, the count after each of its events, from 0 at the window's start. A count
-    never goes below 0 (the drift counts who it would have gone below), as live. At one
-    instant entries come before exits, so a tie never makes drift."""
-    levels: dict[str, list[Level]] = {z: [(window.start_ms * 1_000_000, 0, 0)] for z in zones}
-    state = {z: [0, 0] for z in levels}
-    for t, zone, direction in sorted(flows, key=lambda f: (f[0], f[2] != "in", f[1])):
-        s = state.get(zone)
-        if s is None:  # a zone no longer in the site file: its flows stay, not replayed
-            continue
-        if direction == "in":
-            s[0] += 1
-        elif s[0] > 0:
-            s[0] -= 1
-        else:
-            s[1] += 1
-        levels[zone].append((t, s[0], s[1]))
-    return levels
-
-
-def minutes(window: Window, series: list[Level], from_ms: int) -> list[tuple[int, int, int, int]]:
-    """(minute start ms, count at its end, peak within it, drift at its end) for the
-    minutes of a zone's levels from `from_ms`'s minute on, and the window's start: one
-    point a minute however busy the door, enough for charts and typical days (the
-    hourly rollups take their peaks from every event)."""
-    first = window.start_ms + (from_ms - window.start_ms) // MINUTE_MS * MINUTE_MS
-    out: dict[int, list[int]] = {}
-    carried = 0
-    for t, count, drift in series:
-        m = window.start_ms + (t // 1_000_000 - window.start_ms) // MINUTE_MS * MINUTE_MS
-        if m < first and m != window.start_ms:
-            carried = count
-            continue
-        row = out.get(m)
-        if row is None:
-            out[m] = [count, max(carried, count), drift]
-        else:
-            row[0], row[1], row[2] = count, max(row[1], count), drift
-        carried = count
-    return [(m, c, p, d) for m, (c, p, d) in sorted(out.items())]
-
-
-def minute_points(
-    site: str, window: Window, levels: Mapping[str, list[Level]], from_ms: int
-) -> list[Point]:
-    return [
-        occupancy_history_point(site, zone, count, drift, m * 1_000_000, peak=peak)
-        for zone, series in levels.items()
-        for m, count, peak, drift in minutes(window, series, from_ms)
-    ]
-
-
-@dataclass(frozen=True)
-class HourRow:
-    entries: int
-    exits: int
-    peak: int
-    peak_at_ms: int
-    estimated: bool
-
-
-def hour_rows(
-    levels: Mapping[str, list[Level]],
-    flows: Iterable[Flow],
-    hours: list[int],
-    estimated: Mapping[str, set[int]] | None = None,
-) -> dict[tuple[str, int], HourRow]:
-    """Entries, exits and the peak (with who was already in at the start) of each zone in
-    each local hour starting at `hours` (epoch ms)."""
-    counts: dict[tuple[str, int, str], int] = defaultdict(int)
-    first = hours[0] if hours else 0
-    for t, zone, direction in flows:
-        h = first + (t // 1_000_000 - first) // HOUR_MS * HOUR_MS
-        counts[(zone, h, direction)] += 1
-    rows: dict[tuple[str, int], HourRow] = {}
-    for zone, series in levels.items():
-        times = [lv[0] for lv in series]
-        for h in hours:
-            lo = bisect_left(times, h * 1_000_000)
-            hi = bisect_left(times, (h + HOUR_MS) * 1_000_000)
-            peak, peak_at = (series[lo - 1][1], h) if lo > 0 else (0, h)
-            for t, count, _ in series[lo:hi]:
-                if count > peak:
-                    peak, peak_at = count, t // 1_000_000
-            rows[(zone, h)] = HourRow(
-                counts[(zone, h, "in")],
-                counts[(zone, h, "out")],
-                peak,
-                peak_at,
-                h in (estimated or {}).get(zone, set()),
-            )
-    return rows
-
-
-@dataclass(frozen=True)
-class DayRow:
-    entries: int
-    exits: int
-    peak: int
-    peak_at_ms: int
-    estimated_hours: int
-
-
-def day_row(hours: Iterable[HourRow]) -> DayRow:
-    entries = exits = estimated = 0
-    peak, peak_at = -1, 0
-    for r in hours:
-        entries += r.entries
-        exits += r.exits
-        estimated += r.estimated
-        if r.peak > peak:
-            peak, peak_at = r.peak, r.peak_at_ms
-    return DayRow(entries, exits, max(peak, 0), peak_at, estimated)
-
-
-def bad_hours(initial: bool, changes: Iterable[tuple[int, bool]], hours: list[int]) -> set[int]:
-    """The hours during which a state (agent offline, fault active) was bad at any time:
-    `initial` before the first hour, then `changes` (epoch ms, bad)."""
-    ordered = sorted(changes)
-    out: set[int] = set()
-    i, bad = 0, initial
-    for h in hours:
-        hit = bad
-        while i < len(ordered) and ordered[i][0] < h + HOUR_MS:
-            bad = ordered[i][1]
-            hit = hit or bad
-            i += 1
-        if hit:
-            out.add(h)
-    return out
-
-
-def zones_of_door(site: Site, door: str) -> set[str]:
-    entered, left = site.door_effects(door)
-    return {*entered, *left}
-
-
 # -- InfluxDB ----------------------------------------------------------------------------
-
-
-def _q(text: str) -> str:
-    """An InfluxQL string literal (ids are [a-z0-9-], checked against the site file)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _rows(series: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
@@ -234,7 +92,7 @@ class HistoryWorker:
     def __init__(self, influx: Influx, site: Site) -> None:
         self.influx = influx
         self.site = site
-        self._where = f'"site" = {_q(site.site)}'
+        self._where = f'"site" = {influxql_string(site.site)}'
 
     def pending(self) -> Pending:
         q = f'SELECT "window_ms", "from_ms" FROM "{HISTORY_PENDING}" WHERE {self._where}'
@@ -281,7 +139,7 @@ class HistoryWorker:
     def flows(self, window: Window) -> list[Flow]:
         q = (
             f'SELECT "count", "zone", "dir" FROM "{ZONE_FLOW}" WHERE {self._where} '
-            f"AND time >= {window.start_ms}ms AND time < {window.end_ms}ms"
+            f"AND {time_range(window.start_ms, window.end_ms)}"
         )
         return [
             (int(r["time"]), str(r["zone"]), str(r["dir"]))
@@ -328,7 +186,7 @@ class HistoryWorker:
         q = (
             'SELECT "entries", "exits", "peak", "peak_at", "estimated", "zone" '
             f"FROM {rollup_from(VISITS_HOURLY)} WHERE {self._where} "
-            f"AND time >= {start}ms AND time < {end}ms"
+            f"AND {time_range(start, end)}"
         )
         by_zone: dict[str, list[HourRow]] = defaultdict(list)
         for r in _rows(self.influx.query(q, epoch="ms")):
@@ -377,8 +235,8 @@ class HistoryWorker:
         one of its doors had an active fault: their counts are estimates."""
         doors = {d.id for d in self.site.doors}
         out: dict[str, set[int]] = defaultdict(set)
-        span = f"AND time >= {window.start_ms}ms AND time < {window.end_ms}ms"
-        before = f"AND time >= {window.start_ms - LOOKBACK_MS}ms AND time < {window.start_ms}ms"
+        span = f"AND {time_range(window.start_ms, window.end_ms)}"
+        before = f"AND {time_range(window.start_ms - LOOKBACK_MS, window.start_ms)}"
         agent_doors = self.agent_doors()
 
         def states(measurement: str, keys: tuple[str, ...]) -> dict[tuple[str, ...], _State]:

@@ -1,20 +1,40 @@
-"""`/healthz` and `/metrics` on a small threaded HTTP server (stdlib; the collector has no
-other HTTP needs)."""
+"""`/healthz`, `/metrics` and `/occupancy` on a small threaded HTTP server (stdlib; the
+collector has no other HTTP needs). It knows the service only by what it shows
+(`Watched`): the caller (cli.py) starts it and passes the service in."""
 
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-if TYPE_CHECKING:
-    from .service import Collector
+from footfall_contract.site import Site
+
+from .metrics import Metrics
 
 
-def serve(collector: Collector, host: str, port: int) -> ThreadingHTTPServer:
+class Watched(Protocol):
+    """What the endpoints show of a running collector."""
+
+    @property
+    def site(self) -> Site: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def mqtt_connected(self) -> bool: ...
+    @property
+    def influx_ok(self) -> bool: ...
+    def occupancy(self) -> dict[str, dict[str, Any]]: ...
+
+
+def serve(collector: Watched, host: str, port: int) -> ThreadingHTTPServer:
+    """Serving on a daemon thread; `shutdown()` and `server_close()` it at stop."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]

@@ -29,8 +29,15 @@ from footfall_contract.site import Site
 from footfall_contract.timefmt import parse_ts
 from footfall_contract.topics import parse_agent_topic
 
-from .points import Point, event_time_ns
-from .schema import crossing_point, zone_flow_points
+from .points import FieldValue, Point, event_time_ns
+from .schema import (
+    agent_health_point,
+    crossing_point,
+    fault_point,
+    presence_point,
+    rejected_point,
+    zone_flow_points,
+)
 
 REASONS = (
     "too_large",
@@ -241,11 +248,8 @@ class Ingest:
             if not self._check_time(ts, now_ms, agent, "presence", out):
                 continue
             out.points.append(
-                Point(
-                    "presence",
-                    {"site": self.site.site, "zone": zone, "sensor": e.sensor, "agent": agent},
-                    {"occupied": e.occupied, "value": int(e.occupied)},
-                    event_time_ns(ts, e.seq),
+                presence_point(
+                    self.site.site, zone, e.sensor, agent, e.occupied, event_time_ns(ts, e.seq)
                 )
             )
             out.events += 1
@@ -267,11 +271,8 @@ class Ingest:
             if not self._check_time(ts, now_ms, agent, "fault", out):
                 continue
             out.points.append(
-                Point(
-                    "fault",
-                    {"site": self.site.site, "agent": agent, "source": e.source, "fault": e.fault},
-                    {"active": e.active, "value": int(e.active)},
-                    event_time_ns(ts, e.seq),
+                fault_point(
+                    self.site.site, agent, e.source, e.fault, e.active, event_time_ns(ts, e.seq)
                 )
             )
             out.events += 1
@@ -281,7 +282,7 @@ class Ingest:
         ts = parse_ts(h.ts)
         if not self._check_time(ts, now_ms, agent, "health", out):
             return
-        fields: dict[str, int | float | bool | str] = {
+        fields: dict[str, FieldValue] = {
             "uptime_s": float(h.uptime_s),
             "queue_depth": h.queue_depth,
             "crossings_in": sum(t.in_ for t in h.totals.values()),
@@ -295,9 +296,7 @@ class Ingest:
             fields["cpu_temp_c"] = float(extra["cpu_temp_c"])
         if isinstance(extra.get("sw"), str):
             fields["sw"] = extra["sw"][:32]
-        out.points.append(
-            Point("agent_health", {"site": self.site.site, "agent": agent}, fields, ts * 1_000_000)
-        )
+        out.points.append(agent_health_point(self.site.site, agent, fields, ts * 1_000_000))
         out.health = True
 
     def _status(self, agent: str, data: bytes, now_ms: int, out: Outcome) -> None:
@@ -310,8 +309,4 @@ class Ingest:
 
 
 def rejection_point(site: str, r: Rejection, time_ns: int) -> Point:
-    tags = {"site": site, "reason": r.reason, "kind": r.kind or "unknown"}
-    fields: dict[str, int | float | bool | str] = {"count": 1, "detail": r.detail[:500]}
-    if r.agent:
-        fields["agent"] = r.agent
-    return Point("rejected", tags, fields, time_ns)
+    return rejected_point(site, r.reason, r.kind, r.detail, r.agent, time_ns)

@@ -4,19 +4,34 @@ A point is identified by measurement, tag set and time; writing it again overwri
 So an event's point time is derived from the event alone: its `ts` in milliseconds plus
 `seq mod 10^6` nanoseconds. A re-delivered event lands on its own point again (no
 duplicate); two distinct events of one agent in the same millisecond have different
-seqs, so different times (no merge)."""
+seqs, so different times (no merge).
+
+Points that are not events (status, rejections, reset marks) are stamped with the
+processing time; `UniqueTimes` spreads those of one millisecond over its nanoseconds so
+that two of them with the same tags do not overwrite each other."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import count
 
 FieldValue = int | float | bool | str
 
 
 def event_time_ns(ts_ms: int, seq: int) -> int:
     return ts_ms * 1_000_000 + seq % 1_000_000
+
+
+class UniqueTimes:
+    """Distinct point times at one processing millisecond (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._next = count()
+
+    def ns(self, now_ms: int) -> int:
+        return now_ms * 1_000_000 + next(self._next) % 1_000_000
 
 
 @lru_cache(maxsize=8192)

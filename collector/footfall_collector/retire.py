@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from footfall_contract.messages import Status
-from footfall_contract.topics import agent_topic
+from footfall_contract.topics import agent_subscription, agent_topic
 from footfall_runtime.config import MqttSettings
 from footfall_runtime.mqttclient import make_client
 
@@ -26,7 +26,7 @@ RETAINED_WAIT_S = 1.0
 """How long after the subscription is granted a retained status may take to arrive (the
 broker sends it at once; this is slack for a loaded machine)."""
 
-STATUS_ACL = "footfall/v1/+/agent/+/status"
+STATUS_ACL = agent_subscription("+", "status")
 
 
 class RetireError(Exception):

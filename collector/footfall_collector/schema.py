@@ -1,10 +1,14 @@
-"""The InfluxDB schema of visits and history: measurement names, retention policies,
-and the point builders every writer uses (collector, history worker, simulator), so that
-a name or a tag is spelled in one place. docs/spec.md §4 is the table of it."""
+"""The InfluxDB schema: measurement names, retention policies, and the point builders
+every writer uses (collector, history worker, alerts, simulator), so that a name, a tag or
+a field is spelled in one place. docs/spec.md §4 is the table of it; how points are
+encoded and why event points get the times they get is `points.py`."""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+
+from footfall_contract.timefmt import parse_ts
 
 from .points import FieldValue, Point
 
@@ -17,9 +21,19 @@ AGENT_RETIRED: Final = "retired"
 """`reason` of the `agent_status` point written when an agent's retained status is cleared
 (`footfall-collector retire-agent`, the board's retire action): out of service, neither
 offline nor counted as estimated from then on."""
+AGENT_HEALTH: Final = "agent_health"
 FAULT: Final = "fault"
+PRESENCE: Final = "presence"
+REJECTED: Final = "rejected"
+"""What the collector refused, with the reason as a tag (docs/spec.md §4)."""
 OCCUPANCY: Final = "occupancy"
 """Live occupancy, at the collector's processing time."""
+OCCUPANCY_DRIFT: Final = "occupancy_drift"
+"""People not subtracted because a zone's count was already 0, when that changes."""
+OCCUPANCY_RESET: Final = "occupancy_reset"
+"""What the daily reset found, at the reset's time."""
+ALERT: Final = "alert"
+"""Every alert transition (footfall-alerts), for Grafana annotations and history."""
 OCCUPANCY_HISTORY: Final = "occupancy_history"
 """Occupancy recomputed at event time from `zone_flow`, per reset window, a point per
 zone and minute with events (and one at the window's start)."""
@@ -117,3 +131,119 @@ def visits_point(
     else:
         fields["estimated_hours"] = estimated
     return Point(measurement, {"site": site, "zone": zone}, fields, start_ms * 1_000_000)
+
+
+# -- what agents report -------------------------------------------------------------------
+
+
+def fault_point(
+    site: str, agent: str, source: str, fault: str, active: bool, time_ns: int
+) -> Point:
+    return Point(
+        FAULT,
+        {"site": site, "agent": agent, "source": source, "fault": fault},
+        {"active": active, "value": int(active)},
+        time_ns,
+    )
+
+
+def presence_point(
+    site: str, zone: str, sensor: str, agent: str, occupied: bool, time_ns: int
+) -> Point:
+    return Point(
+        PRESENCE,
+        {"site": site, "zone": zone, "sensor": sensor, "agent": agent},
+        {"occupied": occupied, "value": int(occupied)},
+        time_ns,
+    )
+
+
+def agent_health_point(
+    site: str, agent: str, fields: Mapping[str, FieldValue], time_ns: int
+) -> Point:
+    """`fields`: uptime_s, queue_depth, crossings_in, crossings_out, and what the agent
+    adds of dropped, inflight, next_seq, cpu_temp_c and sw (ingest.py picks them)."""
+    return Point(AGENT_HEALTH, {"site": site, "agent": agent}, dict(fields), time_ns)
+
+
+def agent_status_point(
+    site: str, agent: str, online: bool, reason: str, time_ns: int, epoch: str = "", sw: str = ""
+) -> Point:
+    """`reason`: the status' state (online, offline), active, silent or `AGENT_RETIRED`."""
+    fields: dict[str, FieldValue] = {"online": online, "value": int(online), "reason": reason}
+    if epoch:
+        fields["epoch"] = epoch
+    if sw:
+        fields["sw"] = sw[:32]
+    return Point(AGENT_STATUS, {"site": site, "agent": agent}, fields, time_ns)
+
+
+def rejected_point(
+    site: str, reason: str, kind: str | None, detail: str, agent: str | None, time_ns: int
+) -> Point:
+    fields: dict[str, FieldValue] = {"count": 1, "detail": detail[:500]}
+    if agent:
+        fields["agent"] = agent
+    return Point(
+        REJECTED, {"site": site, "reason": reason, "kind": kind or "unknown"}, fields, time_ns
+    )
+
+
+# -- live occupancy -----------------------------------------------------------------------
+
+
+def occupancy_point(site: str, zone: str, count: int, capacity: int | None, time_ns: int) -> Point:
+    """`capacity` and `ratio` only for a zone that has a capacity."""
+    fields: dict[str, FieldValue] = {"count": count}
+    if capacity:
+        fields["capacity"] = capacity
+        fields["ratio"] = float(count / capacity)
+    return Point(OCCUPANCY, {"site": site, "zone": zone}, fields, time_ns)
+
+
+def occupancy_drift_point(site: str, zone: str, clamped: int, time_ns: int) -> Point:
+    return Point(OCCUPANCY_DRIFT, {"site": site, "zone": zone}, {"clamped": clamped}, time_ns)
+
+
+def occupancy_reset_point(
+    site: str, zone: str, count_before: int, clamped_before: int, time_ns: int
+) -> Point:
+    return Point(
+        OCCUPANCY_RESET,
+        {"site": site, "zone": zone},
+        {"count_before": count_before, "clamped_before": clamped_before},
+        time_ns,
+    )
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def alert_point(site: str, entry: Mapping[str, Any]) -> Point:
+    """One alert transition; `entry`: {"alert": the alert payload, "state", and "by" and
+    "reason" for acknowledgements and silences}.
+
+    tags: site, alert (id), rule, kind, severity, state (pending, firing, resolved,
+    cancelled, acknowledged, silenced, unsilenced), and zone / agent / door when the alert
+    is about one; fields: summary (text), value (float, when known), started (RFC 3339),
+    by and reason. Time: the transition's, in ms. Each (alert, state) is its own series,
+    so re-writing a point after a retry is idempotent."""
+    alert = entry["alert"]
+    tags = {
+        "site": site,
+        "alert": alert["id"],
+        "rule": alert["rule"],
+        "kind": alert["kind"],
+        "severity": alert["severity"],
+        "state": entry["state"],
+    }
+    for key in ("zone", "agent", "door"):
+        if key in alert["scope"]:
+            tags[key] = alert["scope"][key]
+    fields: dict[str, FieldValue] = {"summary": alert["summary"], "started": alert["started"]}
+    if alert.get("value") is not None:
+        fields["value"] = float(alert["value"])
+    for key in ("by", "reason"):
+        if entry.get(key):
+            fields[key] = str(entry[key])
+    return Point(ALERT, tags, fields, parse_ts(alert["ts"]) * 1_000_000)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -22,20 +24,10 @@ from .config import ReportSettings
 from .mail import MailError, mail_monthly
 from .model import ReportError
 from .periods import MAX_YEAR, MIN_YEAR, PeriodError, parse_period
-from .render import (
-    render_csv,
-    render_html,
-    render_statistics_csv,
-    render_statistics_html,
-    render_statistics_table,
-    render_statistics_xlsx,
-    render_table,
-    render_xlsx,
-)
+from .render import FORMATS, render_report, render_statistics
 from .source import SourceError, load_report, load_statistics
 
 PROG: Final = "footfall-report"
-FORMATS: Final = ("table", "csv", "xlsx", "html", "json")
 
 
 class UsageError(Exception):
@@ -66,6 +58,30 @@ def _connect(settings: ReportSettings) -> Influx:
         raise ConfigError(f"influx: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Run:
+    """What every subcommand works with: its sites, the time it acts at, and InfluxDB."""
+
+    sites: list[Site]
+    now: dt.datetime
+    influx: Influx
+
+
+@contextmanager
+def _run(
+    args: argparse.Namespace, settings: ReportSettings, sites: Sequence[Path]
+) -> Iterator[Run]:
+    """The sites loaded, `--now` read and InfluxDB connected (in that order, so the first
+    thing wrong is the one reported), and InfluxDB closed after the command."""
+    loaded = [load_site(p) for p in sites]
+    now = _now(args.now)
+    influx = _connect(settings)
+    try:
+        yield Run(loaded, now, influx)
+    finally:
+        influx.close()
+
+
 def _output(data: str | bytes, path: Path | None) -> None:
     """To `path` (written whole, then renamed into place) or to standard output."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -91,38 +107,18 @@ def _output(data: str | bytes, path: Path | None) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     settings = load_settings(ReportSettings, args.config)
-    site = load_site(args.site)
-    now = _now(args.now)
-    influx = _connect(settings)
-    try:
-        data: str | bytes
+    data: str | bytes
+    with _run(args, settings, [args.site]) as run:
+        site = run.sites[0]
         if args.statistics is not None:
-            stats = load_statistics(influx, site, args.statistics, args.zone or None, now=now)
-            if args.format == "json":
-                data = json.dumps(stats.as_dict(), indent=2, ensure_ascii=False) + "\n"
-            elif args.format == "csv":
-                data = render_statistics_csv(stats)
-            elif args.format == "html":
-                data = render_statistics_html(stats)
-            elif args.format == "xlsx":
-                data = render_statistics_xlsx(stats)
-            else:
-                data = render_statistics_table(stats)
+            stats = load_statistics(
+                run.influx, site, args.statistics, args.zone or None, now=run.now
+            )
+            data = render_statistics(stats, args.format)
         else:
-            period = parse_period(args.period, site, now)
-            report = load_report(influx, site, period, args.zone or None, now=now)
-            if args.format == "json":
-                data = json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
-            elif args.format == "csv":
-                data = render_csv(report)
-            elif args.format == "html":
-                data = render_html(report)
-            elif args.format == "xlsx":
-                data = render_xlsx(report)
-            else:
-                data = render_table(report)
-    finally:
-        influx.close()
+            period = parse_period(args.period, site, run.now)
+            report = load_report(run.influx, site, period, args.zone or None, now=run.now)
+            data = render_report(report, args.format)
     _output(data, args.output)
     return 0
 
@@ -140,20 +136,17 @@ def cmd_mail_monthly(args: argparse.Namespace) -> int:
     bad = [r for r in recipients if "@" not in r or any(c.isspace() for c in r)]
     if bad:
         raise UsageError(f"--to {bad[0]!r} is not an e-mail address")
-    sites: list[Site] = [load_site(p) for p in paths]
-    now = _now(args.now)
     failed = 0
-    influx = _connect(settings)
-    try:
-        for site in sites:
+    with _run(args, settings, paths) as run:
+        for site in run.sites:
             month = None
             if args.month is not None:
-                month = parse_period(args.month, site, now)
+                month = parse_period(args.month, site, run.now)
                 if month.kind != "month":
                     raise UsageError(f"--month {args.month!r}: give a month such as 2026-11")
             try:
                 outcome = mail_monthly(
-                    influx, site, settings.smtp, recipients, settings.state_dir, now, month
+                    run.influx, site, settings.smtp, recipients, settings.state_dir, run.now, month
                 )
             except MailError as exc:
                 failed += 1
@@ -168,8 +161,6 @@ def cmd_mail_monthly(args: argparse.Namespace) -> int:
             }[outcome.status]
             detail = f" ({outcome.detail})" if outcome.detail else ""
             print(f"{site.site} {outcome.month}: {words}{detail}")
-    finally:
-        influx.close()
     return 1 if failed else 0
 
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from footfall_alerts.config import SmtpSettings
 from footfall_collector.config import InfluxSettings
 from footfall_runtime.settings import FootfallSettings
+from footfall_runtime.smtp import SmtpSettings
 
 Address = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
 

@@ -21,20 +21,20 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Literal
 
-from footfall_alerts.config import SmtpSettings
-from footfall_alerts.receivers.smtp import deliver
 from footfall_collector.influx import Influx
+from footfall_contract.hours import reset_on
 from footfall_contract.site import Site
+from footfall_runtime.smtp import SmtpSettings, deliver
 
 from .model import Report
 from .periods import Period, month_period
-from .render import render_csv, render_html, render_table, render_xlsx
+from .render import XLSX_MEDIA_TYPE, render_csv, render_html, render_table, render_xlsx
 from .source import load_report
 
 __all__ = ["LEDGER_FILE", "Ledger", "MailError", "MailOutcome", "mail_monthly", "ready_at"]
 
 LEDGER_FILE = "report-mail.sqlite"
-XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+XLSX_TYPE = tuple(XLSX_MEDIA_TYPE.split("/", 1))
 
 
 class MailError(Exception):
@@ -77,9 +77,7 @@ class Ledger:
 def ready_at(site: Site, month: Period) -> dt.datetime:
     """When `month`'s report is complete: an hour after the site's daily reset on the 1st
     of the next month, when the last day's window has been closed and rolled up."""
-    first = month.last + dt.timedelta(days=1)
-    reset = dt.datetime.combine(first, site.reset_time(), tzinfo=site.tz)
-    return reset + dt.timedelta(hours=1)
+    return reset_on(site, month.last + dt.timedelta(days=1)) + dt.timedelta(hours=1)
 
 
 def last_month(site: Site, now: dt.datetime) -> Period:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from footfall_contract.hours import local_midnight, local_midnight_ms
 from footfall_contract.site import Site
 
 __all__ = ["ACCEPTED", "Period", "PeriodError", "parse_period", "period_of"]
@@ -51,20 +52,20 @@ class Period:
     @property
     def start(self) -> dt.datetime:
         """Local midnight starting the first day (aware, site time zone)."""
-        return _midnight(self.first, self.tz)
+        return local_midnight(self.first, self.tz)
 
     @property
     def end(self) -> dt.datetime:
         """Local midnight after the last day (exclusive end)."""
-        return _midnight(self.last + dt.timedelta(days=1), self.tz)
+        return local_midnight(self.last + dt.timedelta(days=1), self.tz)
 
     @property
     def start_ms(self) -> int:
-        return int(self.start.timestamp() * 1000)
+        return local_midnight_ms(self.first, self.tz)
 
     @property
     def end_ms(self) -> int:
-        return int(self.end.timestamp() * 1000)
+        return local_midnight_ms(self.last + dt.timedelta(days=1), self.tz)
 
     @property
     def hours(self) -> int:
@@ -265,18 +266,3 @@ def _add_months(year: int, month: int, delta: int) -> tuple[int, int]:
 
 def _clamped(year: int, month: int, day: int) -> dt.date:
     return dt.date(year, month, min(day, calendar.monthrange(year, month)[1]))
-
-
-def _midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
-    """Local midnight of `day`. Where a zone skips midnight (a DST change at 00:00),
-    fold=0 maps the missing wall time with the offset before the change: the instant the
-    day really starts."""
-    return dt.datetime.combine(day, dt.time(0), tzinfo=tz)
-
-
-def local_date(epoch_ms: int, tz: ZoneInfo) -> dt.date:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz).date()
-
-
-def local_datetime(epoch_ms: int, tz: ZoneInfo) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz)

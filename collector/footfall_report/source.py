@@ -16,6 +16,8 @@ from typing import Any
 
 from footfall_collector import schema
 from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError
+from footfall_collector.influxql import all_of, tag_in, tag_is, time_range
+from footfall_contract.hours import local_date, local_datetime, local_day_bounds
 from footfall_contract.site import Site
 
 from .model import (
@@ -28,7 +30,7 @@ from .model import (
     build_statistics,
     select_zones,
 )
-from .periods import Period, local_date, local_datetime, year_period
+from .periods import Period, year_period
 
 __all__ = ["SourceError", "load_report", "load_statistics", "raw_kept_from"]
 
@@ -62,7 +64,7 @@ def load_report(
     if kept_from is None or kept_from <= period.last:
         start_ms = period.start_ms
         if kept_from is not None and kept_from > period.first:
-            start_ms = max(start_ms, _midnight_ms(kept_from, site))
+            start_ms = max(start_ms, local_day_bounds(site, kept_from)[0])
         counts = read_doors(influx, site, start_ms, period.end_ms)
     return build_report(
         site,
@@ -108,7 +110,7 @@ def read_daily(
         rows.append(
             DailyRow(
                 zone=zone,
-                day=local_date(int(row["time"]), site.tz),
+                day=local_date(site, int(row["time"])),
                 entries=_int(row.get("entries")),
                 exits=_int(row.get("exits")),
                 peak=_int(row.get("peak")),
@@ -192,7 +194,7 @@ def raw_kept_from(influx: Influx, site: Site, now: dt.datetime) -> dt.date | Non
         return None
     cutoff = now - dt.timedelta(seconds=duration)
     day = cutoff.astimezone(site.tz).date()
-    if _midnight_ms(day, site) < int(cutoff.timestamp() * 1000):
+    if local_day_bounds(site, day)[0] < int(cutoff.timestamp() * 1000):
         day += dt.timedelta(days=1)
     return day
 
@@ -221,14 +223,11 @@ def _rows(series_list: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]
 
 
 def _where(site: Site, zones: Sequence[str], start_ms: int, end_ms: int) -> str:
-    where = f'"site" = {_literal(site.site)} AND time >= {start_ms}ms AND time < {end_ms}ms'
+    """The site's points in [start_ms, end_ms), of `zones` when given."""
+    conditions = [tag_is("site", site.site), time_range(start_ms, end_ms)]
     if zones:
-        where += " AND (" + " OR ".join(f'"zone" = {_literal(z)}' for z in zones) + ")"
-    return where
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        conditions.append(tag_in("zone", zones))
+    return all_of(*conditions)
 
 
 def _int(value: Any) -> int:
@@ -246,7 +245,3 @@ _UNIT_S = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 def _duration_s(text: str) -> int:
     """InfluxDB's "9600h0m0s" in seconds (0: infinite)."""
     return sum(int(n) * _UNIT_S[unit] for n, unit in _DURATION.findall(text))
-
-
-def _midnight_ms(day: dt.date, site: Site) -> int:
-    return int(dt.datetime.combine(day, dt.time(0), tzinfo=site.tz).timestamp() * 1000)

@@ -193,10 +193,10 @@ def line_of(text: str, loc: tuple[str | int, ...]) -> int | None:
         return None
     import yaml
 
-    from .site import _line, _walk_loc
+    from .yamlfile import node_line, walk_loc
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return None
-    return None if root is None else _line(_walk_loc(root, loc))
+    return None if root is None else node_line(walk_loc(root, loc))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from footfall_contract.site import Site, SiteError, load_site
+from footfall_runtime.service import setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 
 from .auth import hash_password
@@ -47,8 +48,9 @@ def load_sites(files: list[Path], folders: list[Path]) -> list[Site]:
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import Web, create_app
+    from .app import create_app
     from .server import Server
+    from .state import Web
 
     settings = load_settings(WebSettings, args.config)
     sites = load_sites(args.site or [], args.sites_dir or [])
@@ -130,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     hp.set_defaults(func=cmd_hash_password)
     args = p.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging("text", args.verbose)
     try:
         rc: int = args.func(args)
         return rc

@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from footfall_collector.influx import Influx
+from footfall_collector.influxql import all_of, influxql_string, tag_is, time_range
 from footfall_collector.schema import OCCUPANCY_HISTORY
+from footfall_contract.hours import local_day_bounds
 from footfall_contract.site import Site
 
 __all__ = [
@@ -178,14 +180,6 @@ def typical_of(
 # --- InfluxDB ----------------------------------------------------------------------
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz)
-
-
 class Forecaster:
     """Typical occupancy of a site's zones, from the `occupancy_history` measurement."""
 
@@ -235,12 +229,14 @@ class Forecaster:
             self._cache[key] = (now + self.cache_s, result)
         return result
 
-    def query(self, zone: str, start: dt.datetime, end: dt.datetime) -> str:
+    def query(self, zone: str, start_ms: int, end_ms: int) -> str:
+        where = all_of(
+            tag_is("site", self.site.site), tag_is("zone", zone), time_range(start_ms, end_ms)
+        )
         return (
             f'SELECT last("count") AS "count" FROM "{OCCUPANCY_HISTORY}" '
-            f'WHERE "site" = {_quote(self.site.site)} AND "zone" = {_quote(zone)} '
-            f"AND time >= {int(start.timestamp())}s AND time < {int(end.timestamp())}s "
-            f"GROUP BY time({self.step_min}m) fill(null) tz({_quote(self.site.timezone)})"
+            f"WHERE {where} GROUP BY time({self.step_min}m) fill(null) "
+            f"tz({influxql_string(self.site.timezone)})"
         )
 
     def samples(self, zone: str, days: Sequence[dt.date]) -> list[Sample]:
@@ -249,13 +245,12 @@ class Forecaster:
         carried in)."""
         if not days:
             return []
-        tz = self.site.tz
-        start = local_midnight(min(days) - dt.timedelta(days=1), tz)
-        end = local_midnight(max(days) + dt.timedelta(days=1), tz)
+        start_ms = local_day_bounds(self.site, min(days) - dt.timedelta(days=1))[0]
+        end_ms = local_day_bounds(self.site, max(days))[1]
         rows: list[tuple[float, float | None]] = []
-        for series in self.influx.query(self.query(zone, start, end), epoch="s"):
+        for series in self.influx.query(self.query(zone, start_ms, end_ms), epoch="s"):
             cols = series["columns"]
             ti, vi = cols.index("time"), cols.index("count")
             rows += [(float(row[ti]), row[vi]) for row in series["values"]]
         rows.sort(key=lambda r: r[0])
-        return carried_levels(rows, tz, days)
+        return carried_levels(rows, self.site.tz, days)

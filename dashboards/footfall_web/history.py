@@ -35,8 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from footfall_collector.influxql import all_of, influxql_string, tag_is, time_range
 from footfall_collector.schema import OCCUPANCY_HISTORY, ZONE_FLOW
-from footfall_contract.hours import last_reset_before, next_reset_after
+from footfall_contract.hours import (
+    date_at,
+    last_reset_before,
+    local_midnight_ms,
+    next_reset_after,
+)
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts, parse_ts
 
@@ -101,10 +107,11 @@ def auto_every(span_s: int, target_points: int = 300) -> int:
     return math.ceil(span_s / target_points / 86400) * 86400
 
 
-def parse_format(text: str | None) -> str:
+def parse_format(text: str | None, allowed: Sequence[str] = FORMATS) -> str:
+    """`?format=` (any case, json when absent), one of `allowed`."""
     fmt = (text or "json").strip().lower()
-    if fmt not in FORMATS:
-        raise BadParameter(f"format must be one of {', '.join(FORMATS)}, not {text!r}")
+    if fmt not in allowed:
+        raise BadParameter(f"format must be one of {', '.join(allowed)}, not {text!r}")
     return fmt
 
 
@@ -170,18 +177,16 @@ def history_request(
 # -- InfluxQL (ids are checked against the site file before they get here) -------------
 
 
-def _where(req: HistoryRequest) -> str:
-    return f"WHERE \"site\" = '{req.site}' AND \"zone\" = '{req.zone}' "
-
-
-def _range(start_ms: int, end_ms: int) -> str:
-    return f"AND time >= {start_ms}ms AND time < {end_ms}ms "
+def _where(req: HistoryRequest, start_ms: int, end_ms: int, *tags: str) -> str:
+    """The zone's points in [start_ms, end_ms) (and `tags`' conditions)."""
+    conditions = (tag_is("site", req.site), tag_is("zone", req.zone), *tags)
+    return f"WHERE {all_of(*conditions, time_range(start_ms, end_ms))} "
 
 
 def group_by(req: HistoryRequest) -> str:
     """InfluxDB's buckets: the interval itself below a day, else local calendar days."""
     if req.days:
-        return f"GROUP BY time(1d) fill(null) tz('{req.timezone}')"
+        return f"GROUP BY time(1d) fill(null) tz({influxql_string(req.timezone)})"
     return f"GROUP BY time({req.every_s}s) fill(null)"
 
 
@@ -190,8 +195,7 @@ def history_query(req: HistoryRequest) -> str:
     keeps a point a minute); empty buckets as nulls."""
     return (
         f'SELECT last("count") AS "count", max("peak") AS "max" FROM "{OCCUPANCY_HISTORY}" '
-        + _where(req)
-        + _range(req.start_ms, req.end_ms)
+        + _where(req, req.start_ms, req.end_ms)
         + group_by(req)
     )
 
@@ -203,8 +207,7 @@ def seed_query(req: HistoryRequest, window_start_ms: int) -> str | None:
         return None
     return (
         f'SELECT last("count") AS "count" FROM "{OCCUPANCY_HISTORY}" '
-        + _where(req)
-        + _range(window_start_ms, req.start_ms)
+        + _where(req, window_start_ms, req.start_ms)
     ).rstrip()
 
 
@@ -212,22 +215,12 @@ def visits_query(req: HistoryRequest) -> str:
     """Per bucket the zone's entries."""
     return (
         f'SELECT sum("count") AS "visits" FROM "{ZONE_FLOW}" '
-        + _where(req)
-        + "AND \"dir\" = 'in' "
-        + _range(req.start_ms, req.end_ms)
+        + _where(req, req.start_ms, req.end_ms, tag_is("dir", "in"))
         + group_by(req)
     )
 
 
 # -- intervals ---------------------------------------------------------------------------
-
-
-def _midnight_ms(day: dt.date, tz: ZoneInfo) -> int:
-    return int(dt.datetime.combine(day, dt.time(0), tzinfo=tz).timestamp() * 1000)
-
-
-def _local_date(t_ms: int, tz: ZoneInfo) -> dt.date:
-    return dt.datetime.fromtimestamp(t_ms / 1000, tz).date()
 
 
 def buckets(req: HistoryRequest, now_ms: int) -> list[tuple[int, int]]:
@@ -244,11 +237,11 @@ def buckets(req: HistoryRequest, now_ms: int) -> list[tuple[int, int]]:
             t += step
         return out
     tz = req.tz
-    day = _local_date(req.start_ms, tz)
-    t = _midnight_ms(day, tz)
+    day = date_at(req.start_ms, tz)
+    t = local_midnight_ms(day, tz)
     while t < stop:
         day += dt.timedelta(days=1)
-        nxt = _midnight_ms(day, tz)
+        nxt = local_midnight_ms(day, tz)
         out.append((t, nxt))
         t = nxt
     return out
@@ -260,11 +253,11 @@ def interval_start(req: HistoryRequest, bucket_ms: int) -> int:
     if req.days <= 1:
         return bucket_ms
     tz = req.tz
-    ordinal = _local_date(bucket_ms, tz).toordinal()
+    ordinal = date_at(bucket_ms, tz).toordinal()
     weeks = req.days % WEEK_DAYS == 0
-    anchor = _MONDAY if weeks else _local_date(req.start_ms, tz).toordinal()
+    anchor = _MONDAY if weeks else date_at(req.start_ms, tz).toordinal()
     first = anchor + (ordinal - anchor) // req.days * req.days
-    return _midnight_ms(dt.date.fromordinal(first), tz)
+    return local_midnight_ms(dt.date.fromordinal(first), tz)
 
 
 def window_starts(site: Site, start_ms: int, end_ms: int) -> list[int]:

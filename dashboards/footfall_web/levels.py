@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from footfall_contract.hours import ALL_DAY_END, minute_of_day
 from footfall_contract.site import Site
 
 Level = Literal["quiet", "moderate", "busy", "very_busy"]
@@ -116,12 +117,7 @@ def rest_of_day(
     if hours is None:
         return []
     first = (now_local.hour * 60 + now_local.minute) // step_min
-    end_time = hours[1]
-    if end_time == dt.time.max:
-        last = len(values)
-    else:
-        last = -(-(end_time.hour * 60 + end_time.minute) // step_min)
-    return [(slot, values[slot]) for slot in range(first, min(last, len(values)))]
+    return [(slot, values[slot]) for slot in range(first, _end_slot(values, step_min, hours))]
 
 
 def busiest_slot(
@@ -130,15 +126,18 @@ def busiest_slot(
     """The slot with the highest typical value within opening hours (first on ties)."""
     if hours is None:
         return None
-    start = (hours[0].hour * 60 + hours[0].minute) // step_min
-    end = (
-        len(values)
-        if hours[1] == dt.time.max
-        else -(-(hours[1].hour * 60 + hours[1].minute) // step_min)
-    )
+    start = minute_of_day(hours[0]) // step_min
     best: int | None = None
-    for slot in range(start, min(end, len(values))):
+    for slot in range(start, _end_slot(values, step_min, hours)):
         value = values[slot]
         if value is not None and value > 0 and (best is None or value > (values[best] or 0)):
             best = slot
     return best
+
+
+def _end_slot(values: list[float | None], step_min: int, hours: tuple[dt.time, dt.time]) -> int:
+    """The end (exclusive) of the slots within opening hours: a slot is in if closing
+    comes after its start; every slot for a day open until midnight."""
+    if hours[1] == ALL_DAY_END:
+        return len(values)
+    return min(-(-minute_of_day(hours[1]) // step_min), len(values))

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -34,7 +33,15 @@ from footfall_contract.limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from footfall_contract.messages import Alert, Occupancy, Status
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts, parse_ts
-from footfall_contract.topics import ID_PATTERN, PREFIX, parse_zone_occupancy_topic
+from footfall_contract.topics import (
+    agent_subscription,
+    alert_subscription,
+    parse_agent_topic,
+    parse_alert_topic,
+    parse_zone_occupancy_topic,
+    topic_kind,
+    zone_occupancy_subscription,
+)
 from footfall_runtime.config import MqttSettings
 from footfall_runtime.mqttclient import MqttLink, make_client
 from footfall_runtime.ratelog import LogLimiter
@@ -50,13 +57,26 @@ MAX_SW_CHARS: Final = 64
 MAX_TEXT_CHARS: Final = 256
 """Any other free text kept from a message (alert scope values, acknowledged_by)."""
 MAX_SCOPE_KEYS: Final = 8
+MAX_ID_CHARS: Final = 64
+"""An agent or alert id taken from a topic."""
 MAX_PER_SITE: Final = 10_000
 """Agents, and firing alerts, kept per site."""
-_ID = re.compile(ID_PATTERN)
+_T = TypeVar("_T")
 
 
-def _id_ok(value: str) -> bool:
-    return len(value) <= 64 and _ID.fullmatch(value) is not None
+def _topic(parse: Callable[[str], _T], topic: str) -> _T:
+    """The topic parsed by the contract; one that does not parse is a bad_topic."""
+    try:
+        return parse(topic)
+    except ValueError as exc:
+        raise Rejected("bad_topic", str(exc)[:300]) from None
+
+
+def _id(value: str, what: str) -> str:
+    """An id from a topic, kept only up to MAX_ID_CHARS (the contract's ids are short)."""
+    if len(value) > MAX_ID_CHARS:
+        raise Rejected("bad_topic", f"{what} {value[:80]!r}... is longer than {MAX_ID_CHARS}")
+    return value
 
 
 def _cut(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
@@ -188,9 +208,9 @@ class LiveState:
         subs = []
         for site in self.sites:
             subs += [
-                (f"{PREFIX}/{site}/zone/+/occupancy", 1),
-                (f"{PREFIX}/{site}/agent/+/status", 1),
-                (f"{PREFIX}/{site}/alert/+", 1),
+                (zone_occupancy_subscription(site), 1),
+                (agent_subscription(site, "status"), 1),
+                (alert_subscription(site), 1),
             ]
         client.subscribe(subs)
         self.connected.set()
@@ -260,21 +280,22 @@ class LiveState:
                 "too_large", f"{len(data)} bytes, over the {MAX_PAYLOAD_BYTES} of the contract"
             )
         payload = bytes(data)
-        parts = topic.split("/")
-        if len(parts) < 5 or "/".join(parts[:2]) != PREFIX or parts[2] not in self.sites:
-            return None
-        site = self.sites[parts[2]]
-        kind = parts[3]
-        if kind == "zone":
-            return self._apply_occupancy(site, parse_zone_occupancy_topic(topic).zone, payload)
-        if kind == "agent" and len(parts) == 6 and parts[5] == "status":
-            if not _id_ok(parts[4]):
-                raise Rejected("bad_topic", f"agent id {parts[4][:80]!r} is not an id")
-            return self._apply_status(site.site, parts[4], payload)
-        if kind == "alert" and len(parts) == 5:
-            if not _id_ok(parts[4]):
-                raise Rejected("bad_topic", f"alert id {parts[4][:80]!r} is not an id")
-            return self._apply_alert(site.site, parts[4], payload)
+        family = topic_kind(topic)
+        if family == "zone":
+            # a zone topic that does not parse counts as bad_payload (a ValueError)
+            zone = parse_zone_occupancy_topic(topic)
+            site = self.sites.get(zone.site)
+            return None if site is None else self._apply_occupancy(site, zone.zone, payload)
+        if family == "agent":
+            agent = _topic(parse_agent_topic, topic)
+            if agent.site not in self.sites or agent.kind != "status":
+                return None
+            return self._apply_status(agent.site, _id(agent.agent, "agent id"), payload)
+        if family == "alert":
+            alert = _topic(parse_alert_topic, topic)
+            if alert.site not in self.sites:
+                return None
+            return self._apply_alert(alert.site, _id(alert.alert_id, "alert id"), payload)
         return None
 
     def _apply_occupancy(self, site: Site, zone: str, payload: bytes) -> Change | None:

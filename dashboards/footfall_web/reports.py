@@ -12,22 +12,19 @@ from typing import Any, Final
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from footfall_contract.site import Site
-from footfall_report import (
-    Period,
-    PeriodError,
-    Report,
-    Statistics,
-    parse_period,
-    render_csv,
-    render_html,
-    render_statistics_csv,
-    render_xlsx,
-)
+from footfall_report import Period, PeriodError, Report, Statistics, UnknownZoneError, parse_period
+from footfall_report.model import select_zones
 from footfall_report.periods import ACCEPTED as ACCEPTED
+from footfall_report.render import XLSX_MEDIA_TYPE, render_report, render_statistics
+from footfall_report.render.words import figure_text, pct_text, status_word, when_text
+
+from .history import BadParameter, parse_format
 
 REPORT_FORMATS: Final = ("json", "csv", "xlsx", "html")
 STATISTICS_FORMATS: Final = ("json", "csv")
-XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_TYPE: Final = XLSX_MEDIA_TYPE
+_MEDIA_TYPES: Final = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX_MEDIA_TYPE}
+"""The downloads' media types (JSON and HTML have their own responses)."""
 DEFAULT_PERIOD: Final = "last-month"
 """What the reports page shows first: the month managers file."""
 QUICK_PERIODS: Final = (
@@ -47,10 +44,10 @@ class BadReportRequest(ValueError):
 
 
 def choose_format(text: str | None, allowed: Sequence[str]) -> str:
-    fmt = (text or "json").strip().lower()
-    if fmt not in allowed:
-        raise BadReportRequest(f"format must be one of {', '.join(allowed)}, not {text!r}")
-    return fmt
+    try:
+        return parse_format(text, allowed)
+    except BadParameter as exc:
+        raise BadReportRequest(str(exc)) from None
 
 
 def choose_period(text: str | None, site: Site, now: dt.datetime) -> Period:
@@ -84,13 +81,13 @@ def choose_zones(values: Sequence[str] | None, site: Site) -> list[str] | None:
     if not values:
         return None
     zones = [z.strip() for v in values for z in v.split(",") if z.strip()]
-    known = [z.id for z in site.zones]
-    unknown = [z for z in zones if z not in known]
-    if unknown:
+    try:
+        select_zones(site, zones)
+    except UnknownZoneError as exc:
         raise BadReportRequest(
-            f"unknown zone {', '.join(repr(z) for z in unknown)} in site {site.site!r} "
-            f"(zones: {', '.join(known)})"
-        )
+            f"unknown zone {', '.join(repr(z) for z in exc.unknown)} in site {site.site!r} "
+            f"(zones: {', '.join(exc.known)})"
+        ) from None
     return list(dict.fromkeys(zones)) or None
 
 
@@ -99,54 +96,39 @@ def _attachment(name: str) -> dict[str, str]:
 
 
 def report_response(report: Report, fmt: str) -> Response:
-    name = f"{report.site}-visits-{report.period.key}"
-    if fmt == "csv":
-        return Response(
-            render_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers=_attachment(f"{name}.csv"),
-        )
-    if fmt == "xlsx":
-        return Response(
-            render_xlsx(report), media_type=XLSX_TYPE, headers=_attachment(f"{name}.xlsx")
-        )
-    if fmt == "html":  # shown in the browser, to print
-        return HTMLResponse(render_html(report))
-    return JSONResponse(report.as_dict())
+    """JSON as the API's other answers (compact), HTML shown in the browser to print,
+    the other formats (`footfall_report`'s renderers) as downloads."""
+    if fmt == "json":
+        return JSONResponse(report.as_dict())
+    body = render_report(report, fmt)
+    if fmt == "html":
+        return HTMLResponse(body)
+    name = f"{report.site}-visits-{report.period.key}.{fmt}"
+    return Response(body, media_type=_MEDIA_TYPES[fmt], headers=_attachment(name))
 
 
 def statistics_response(stats: Statistics, fmt: str) -> Response:
-    if fmt == "csv":
-        return Response(
-            render_statistics_csv(stats),
-            media_type="text/csv; charset=utf-8",
-            headers=_attachment(f"{stats.site}-statistics-{stats.year}.csv"),
-        )
-    return JSONResponse(stats.as_dict())
+    if fmt == "json":
+        return JSONResponse(stats.as_dict())
+    name = f"{stats.site}-statistics-{stats.year}.{fmt}"
+    body = render_statistics(stats, fmt)
+    return Response(body, media_type=_MEDIA_TYPES[fmt], headers=_attachment(name))
 
 
 # -- the reports page ----------------------------------------------------------------------
 
-EST: Final = "*"
-STATUS_WORDS: Final = {"closed": "closed", "no_data": "no data", "not_yet": "–"}
 
-
-def _figure(entries: int | None, estimated: bool, status: str = "counted") -> str:
-    if entries is None:
-        return STATUS_WORDS.get(status, "no data")
-    return f"{entries}{EST if estimated else ''}"
-
-
-def _change(pct: float | None) -> str:
-    return "" if pct is None else f"{pct:+.1f} %"
+def _figure(value: int | None, estimated: bool, status: str = "no_data") -> str:
+    return status_word(status) if value is None else figure_text(value, estimated)
 
 
 def _when(iso: str | None) -> str:
-    return "" if not iso else dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+    return "" if not iso else when_text(dt.datetime.fromisoformat(iso))
 
 
 def page_view(data: dict[str, Any]) -> dict[str, Any]:
-    """`Report.as_dict()` as the page's cells (text, already marked: * estimated)."""
+    """`Report.as_dict()` as the page's cells (text, already marked: * estimated), in
+    `footfall_report`'s words."""
     zones: list[dict[str, Any]] = []
     raw_zones: list[dict[str, Any]] = data["zones"]
     for z in raw_zones:
@@ -159,7 +141,7 @@ def page_view(data: dict[str, Any]) -> dict[str, Any]:
                 else {
                     "period": c["period"],
                     "visits": _figure(c["entries"], c["estimated"]),
-                    "change": _change(c["change_pct"]),
+                    "change": pct_text(c["change_pct"]),
                 }
             )
         zones.append(
@@ -170,9 +152,7 @@ def page_view(data: dict[str, Any]) -> dict[str, Any]:
                 "status": z["status"],
                 "visits": _figure(z["entries"], z["estimated"], z["status"]),
                 "exits": "" if z["exits"] is None else str(z["exits"]),
-                "peak": ""
-                if z["peak"] is None
-                else f"{z['peak']}{EST if z['peak_estimated'] else ''}",
+                "peak": "" if z["peak"] is None else figure_text(z["peak"], z["peak_estimated"]),
                 "peak_at": _when(z["peak_at"]),
                 "days_open": z["days_open"],
                 "days_closed": z["days_closed"],
@@ -189,11 +169,9 @@ def page_view(data: dict[str, Any]) -> dict[str, Any]:
             for z in raw_zones:
                 day = z["days"][i]
                 status = day["status"]
-                text = (
-                    _figure(day["entries"], day["estimated"])
-                    if status in ("open", "closed_with_visits")
-                    else STATUS_WORDS.get(status, status)
-                )
+                counted = status in ("open", "closed_with_visits")
+                # the cell's status class marks visits on a closed day, not a "!"
+                text = _figure(day["entries"] if counted else None, day["estimated"], status)
                 cells.append({"zone": z["zone"], "text": text, "status": status})
             days.append({"date": d["date"], "weekday": d["weekday"], "cells": cells})
     return {"zones": zones, "days": days}

@@ -7,7 +7,7 @@ from types import FrameType
 
 import uvicorn
 
-from .app import Web
+from .state import Web
 
 
 class Server(uvicorn.Server):

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from footfall_contract.hours import local_date, local_day_bounds
 from footfall_contract.site import Site
 from footfall_contract.timefmt import parse_ts
 
@@ -20,28 +21,20 @@ WEEKDAYS: dict[i18n.Lang, tuple[str, ...]] = {
 }
 
 
-def _midnight_ms(day: dt.date, site: Site) -> int:
-    return int(dt.datetime.combine(day, dt.time(), site.tz).timestamp() * 1000)
-
-
-def local_date(site: Site, ms: int) -> dt.date:
-    return dt.datetime.fromtimestamp(ms / 1000, site.tz).date()
-
-
 def today_start_ms(site: Site, now_ms: int) -> int:
     """Local midnight of the site's today (what "today" means on the page)."""
-    return _midnight_ms(local_date(site, now_ms), site)
+    return local_day_bounds(site, local_date(site, now_ms))[0]
 
 
 def today_end_ms(site: Site, now_ms: int) -> int:
     """The next local midnight (23 or 25 hours away on a DST day)."""
-    return _midnight_ms(local_date(site, now_ms) + dt.timedelta(days=1), site)
+    return local_day_bounds(site, local_date(site, now_ms))[1]
 
 
 def week_start_ms(site: Site, now_ms: int) -> int:
     """Monday 00:00 of the site's current week (weeks from Monday, as the history API)."""
     today = local_date(site, now_ms)
-    return _midnight_ms(today - dt.timedelta(days=today.weekday()), site)
+    return local_day_bounds(site, today - dt.timedelta(days=today.weekday()))[0]
 
 
 def hhmm(site: Site, ms: int, lang: i18n.Lang) -> str:

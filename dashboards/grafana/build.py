@@ -28,8 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from footfall_collector.schema import (
+    AGENT_STATUS,
+    ALERT,
+    CROSSING,
+    FAULT,
     OCCUPANCY,
     OCCUPANCY_HISTORY,
+    PRESENCE,
+    REJECTED,
     VISITS_DAILY,
     VISITS_HOURLY,
     ZONE_FLOW,
@@ -372,7 +378,7 @@ def alert_annotation(zone_filter: bool) -> Json:
     where = SITE + (f" AND ({ZONE} OR \"zone\" = '')" if zone_filter else "")
     where += " AND (\"state\" = 'firing' OR \"state\" = 'resolved')"
     q = (
-        'SELECT "summary", "state", "rule", "severity", "kind" FROM "alert" '
+        f'SELECT "summary", "state", "rule", "severity", "kind" FROM "{ALERT}" '
         f"WHERE {where} AND $timeFilter"
     )
     return {
@@ -691,7 +697,7 @@ def library() -> Json:
     lay.add(last_week_panel(None), 12, 9)
     lay.add(same_weekday_bars(None), 6, 10)
     presence = (
-        f'SELECT last("value") AS "occupied" FROM "presence" WHERE {SZ} AND $timeFilter '
+        f'SELECT last("value") AS "occupied" FROM "{PRESENCE}" WHERE {SZ} AND $timeFilter '
         'GROUP BY time($__interval), "sensor" fill(previous)'
     )
     lay.add(
@@ -731,9 +737,9 @@ def library() -> Json:
 
 def sensors() -> Json:
     lay = Layout()
-    online_sub = f'(SELECT last("value") FROM "agent_status" WHERE {SITE} GROUP BY "agent")'
+    online_sub = f'(SELECT last("value") FROM "{AGENT_STATUS}" WHERE {SITE} GROUP BY "agent")'
     faults_sub = (
-        f'(SELECT last("value") FROM "fault" WHERE {SITE} GROUP BY "agent", "source", "fault")'
+        f'(SELECT last("value") FROM "{FAULT}" WHERE {SITE} GROUP BY "agent", "source", "fault")'
     )
     stats: list[tuple[str, str, Thresholds]] = [
         ("Agents online", f'SELECT sum("last") AS "online" FROM {online_sub}', [(None, "green")]),
@@ -745,7 +751,7 @@ def sensors() -> Json:
         ),
         (
             "Rejected input",
-            f'SELECT count("count") AS "rejected" FROM "rejected" WHERE {SITE} AND $timeFilter',
+            f'SELECT count("count") AS "rejected" FROM "{REJECTED}" WHERE {SITE} AND $timeFilter',
             [(None, "green"), (1, "orange")],
         ),
     ]
@@ -771,7 +777,7 @@ def sensors() -> Json:
         )
     status = (
         'SELECT last("value") AS "online", last("reason") AS "reason", last("sw") AS "sw" '
-        f'FROM "agent_status" WHERE {SITE} GROUP BY "agent"'
+        f'FROM "{AGENT_STATUS}" WHERE {SITE} GROUP BY "agent"'
     )
     health = (
         'SELECT last("uptime_s") AS "uptime_s", last("queue_depth") AS "queue_depth", '
@@ -802,7 +808,7 @@ def sensors() -> Json:
         8,
     )
     timeline = (
-        f'SELECT last("value") FROM "agent_status" WHERE {SITE} AND $timeFilter '
+        f'SELECT last("value") FROM "{AGENT_STATUS}" WHERE {SITE} AND $timeFilter '
         'GROUP BY time($__interval), "agent" fill(previous)'
     )
     lay.add(
@@ -843,7 +849,7 @@ def sensors() -> Json:
         8,
     )
     faults = (
-        'SELECT last("value") AS "active" FROM "fault" '
+        f'SELECT last("value") AS "active" FROM "{FAULT}" '
         f'WHERE {SITE} GROUP BY "agent", "source", "fault"'
     )
     lay.add(
@@ -858,7 +864,7 @@ def sensors() -> Json:
         8,
     )
     rejected = (
-        f'SELECT count("count") FROM "rejected" WHERE {SITE} AND $timeFilter '
+        f'SELECT count("count") FROM "{REJECTED}" WHERE {SITE} AND $timeFilter '
         'GROUP BY time($__interval), "reason" fill(none)'
     )
     lay.add(
@@ -874,7 +880,7 @@ def sensors() -> Json:
         8,
     )
     doors = (
-        f'SELECT count("count") AS "crossings" FROM "crossing" WHERE {SITE} AND $timeFilter '
+        f'SELECT count("count") AS "crossings" FROM "{CROSSING}" WHERE {SITE} AND $timeFilter '
         'GROUP BY "door", "dir"'
     )
     lay.add(

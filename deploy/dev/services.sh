@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "${1:-}" = "start" ] && deploy/dev/setup.sh >/dev/null
-exec .venv/bin/python -m tests.support.services "$@"
+exec .venv/bin/python -m footfall_sim.localservices "$@"

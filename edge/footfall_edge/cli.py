@@ -1,4 +1,6 @@
-"""`footfall-edge run|replay|watch|check|simulate`."""
+"""`footfall-edge run|replay|watch|check|simulate`: the arguments, the service's run
+loop, and the exit status each kind of failure gets (2 settings or trace, 3 GPIO pins
+busy, 4 outbox locked). The installer's `check` and `watch`: `cli_installer`."""
 
 from __future__ import annotations
 
@@ -6,84 +8,50 @@ import argparse
 import dataclasses
 import json
 import logging
-import signal
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpiozero.exc import GPIOZeroError
 
 from footfall_runtime.config import ConfigError
+from footfall_runtime.service import run_until_signal, setup_logging
 
-from .config import EdgeConfig
-from .detection import BEAMS, Crossing, DetectorConfig, Fault, PresenceChange
-from .outbox import OutboxLocked
+from .cli_installer import cmd_check, cmd_watch, load_settings, pin_factory
+from .detection import DetectorConfig
+from .outbox_store import OutboxLocked
 from .trace import TraceError, read_trace, replay
+
+if TYPE_CHECKING:
+    from .mockpins import TraceDriver
 
 log = logging.getLogger("footfall_edge")
 
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-def _load(args: argparse.Namespace) -> EdgeConfig:
-    from .settings import load_config
-
-    return load_config(args.config)
-
-
-def _pin_factory(args: argparse.Namespace, settings: EdgeConfig) -> tuple[Any, Any, Any]:
-    """The default pin factory, or MockFactory driven by `--mock-trace`, with the clock
-    the trace plays by (the detectors must use it too: see mockpins.TraceClock)."""
-    if not getattr(args, "mock_trace", None):
-        return None, None, None
-    from .mockpins import TraceClock, TraceDriver, mock_factory
-
-    factory = mock_factory()
-    rows = list(read_trace(args.mock_trace))
-    clock = TraceClock(args.speed)
-    return factory, lambda: TraceDriver(factory, settings, rows, clock=clock), clock
-
-
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop.wait(1.0):
-        pass
+DESCRIPTION = "`footfall-edge run|replay|watch|check|simulate`."
+"""What `--help` says first (unchanged from when it was this module's docstring)."""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .agent import EdgeAgent
 
-    settings = _load(args)
-    factory, make_driver, clock = _pin_factory(args, settings)
+    settings = load_settings(args)
+    factory, make_driver, clock = pin_factory(args, settings)
     agent = EdgeAgent(settings, pin_factory=factory, timebase=clock)
-    agent.start()
-    driver = make_driver() if make_driver else None
-    if driver:
-        driver.start()
-    try:
-        _wait_for_signal()
-    finally:
+    driver: TraceDriver | None = None
+
+    def start() -> None:
+        nonlocal driver
+        agent.start()
+        driver = make_driver() if make_driver else None
+        if driver:
+            driver.start()
+
+    def stop() -> None:
         if driver:
             driver.stop()
         agent.stop()
-    return 0
+
+    return run_until_signal(start, stop, interrupt=lambda: log.info("signal: stopping"))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -93,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"replay options: {exc}") from None
     door_configs: dict[str, DetectorConfig] = {}
     if args.config:
-        settings = _load(args)
+        settings = load_settings(args)
         door_configs = {d.id: settings.detector_config(d) for d in settings.doors}
     result = replay(read_trace(args.trace), base, door_configs)
     json.dump(result.as_json(), sys.stdout, separators=(", ", ": "))
@@ -115,145 +83,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     json.dump({"doors": truth.doors, "rows": len(rows)}, sys.stdout)
     sys.stdout.write("\n")
     return 0
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-    """A live view for the installer's walk test: beam states, counts and events."""
-    from .sensing import Sensing, Stamped
-
-    settings = _load(args)
-    factory, make_driver, clock = _pin_factory(args, settings)
-    counts = {d.id: {"in": 0, "out": 0} for d in settings.doors}
-    lock = threading.Lock()
-    out = sys.stdout
-
-    def show(events: list[Stamped]) -> None:
-        with lock:
-            for s in events:
-                e = s.event
-                when = time.strftime("%H:%M:%S", time.localtime(s.wall_ms / 1000))
-                if isinstance(e, Crossing):
-                    counts[e.door][e.dir] += 1
-                    text = f"{e.door}: {e.dir.upper()}"
-                elif isinstance(e, Fault):
-                    text = f"{e.source}: {e.fault} {'RAISED' if e.active else 'cleared'}"
-                else:
-                    assert isinstance(e, PresenceChange)
-                    text = f"{e.sensor}: {'occupied' if e.occupied else 'vacant'}"
-                out.write(f"\r\033[K{when}.{s.wall_ms % 1000:03d} {text}\n")
-            out.flush()
-
-    sensing = Sensing(settings, show, factory, timebase=clock)
-    sensing.start()
-    driver = make_driver() if make_driver else None
-    if driver:
-        driver.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    out.write("walk test: pass through each door both ways; Ctrl-C to stop\n")
-    try:
-        while not stop.wait(0.2):
-            parts = []
-            for door_id, det in sensing.doors.items():
-                beams = " ".join(
-                    f"{b}:{'#' if lvl else '.'}" for b, lvl in zip(BEAMS, det.levels, strict=True)
-                )
-                c = counts[door_id]
-                parts.append(f"{door_id} [{beams}] in {c['in']} out {c['out']}")
-            for room_id, room in sensing.rooms.items():
-                parts.append(f"{room_id} {'occupied' if room.occupied else 'vacant'}")
-            with lock:
-                out.write("\r\033[K" + " | ".join(parts))
-                out.flush()
-            # What the last rows started is certain once debounce and gap are over.
-            if (
-                driver is not None
-                and args.exit_after_trace
-                and driver.done.is_set()
-                and clock.now_ms() >= driver.last_ms + _settle_ms(settings)
-            ):
-                time.sleep(0.5)  # and the sensing thread has looked (two ticks)
-                break
-    finally:
-        if driver:
-            driver.stop()
-        sensing.stop()
-        out.write("\n")
-        json.dump({"doors": counts}, out)
-        out.write("\n")
-    return 0
-
-
-def _settle_ms(settings: EdgeConfig) -> int:
-    """Detector time after the last edge by which everything it started is decided."""
-    from .sensing import Sensing
-
-    debounce = max((settings.detector_config(d).debounce_ms for d in settings.doors), default=0)
-    return debounce + settings.detector.gap_ms + Sensing.LATE_MS + 50
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the configuration, show the pins and try the broker."""
-    from .gpio import describe_pins
-
-    settings = _load(args)
-    print(f"configuration OK: site {settings.site}, agent {settings.agent}")
-    print(f"outbox: {settings.outbox_path} (at most {settings.max_events:,} events)")
-    for line in describe_pins(settings):
-        print("  " + line)
-    ok = broker_reachable(settings, timeout_s=args.timeout)
-    return 0 if ok else 1
-
-
-def broker_reachable(settings: EdgeConfig, timeout_s: float = 5.0) -> bool:
-    """TCP, then an MQTT CONNECT with the agent's credentials; prints what happened and,
-    when it fails, what to check (the same words as the running agent's log)."""
-    from footfall_runtime.mqttclient import explain_connect_error, explain_refusal, make_client
-
-    m = settings.mqtt
-    try:
-        with socket.create_connection((m.host, m.port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        reason, check = explain_connect_error(exc, m)
-        print(f"broker {m.host}:{m.port}: NOT reachable: {reason}; check {check}")
-        return False
-    client = make_client(m, f"footfall-check-{settings.agent}")
-    result: dict[str, Any] = {}
-    done = threading.Event()
-
-    def on_connect(_c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        result["rc"] = rc
-        done.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(m.host, m.port, keepalive=10)
-    except OSError as exc:
-        reason, check = explain_connect_error(exc, m)
-        print(f"broker {m.host}:{m.port}: connection failed: {reason}; check {check}")
-        return False
-    except ValueError as exc:
-        print(f"broker {m.host}:{m.port}: connection failed ({exc})")
-        return False
-    client.loop_start()
-    try:
-        if not done.wait(timeout_s):
-            print(f"broker {m.host}:{m.port}: no answer to CONNECT within {timeout_s:g} s")
-            return False
-        rc = result["rc"]
-        if rc.is_failure:
-            _, check = explain_refusal(rc, m)
-            print(
-                f"broker {m.host}:{m.port}: refused the agent's credentials ({rc}); check {check}"
-            )
-            return False
-        print(f"broker {m.host}:{m.port}: reachable, credentials accepted")
-        return True
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 MAX_SIM_DOORS = 100
@@ -312,7 +141,7 @@ def sim_doors(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="footfall-edge", description=__doc__)
+    p = argparse.ArgumentParser(prog="footfall-edge", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -424,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(verbose=args.verbose)
     try:
         rc: int = args.func(args)
         return rc

@@ -93,7 +93,7 @@ def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[threa
             on_stop()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr)
+    faulthandler.register(signal.SIGUSR1, file=2)  # the descriptor: sys.stderr may be a capture
     try:
         yield stop
     finally:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from footfall_collector.config import InfluxSettings, duration_days
-from footfall_contract.hours import local_day_bounds, window_of
+from footfall_contract.hours import local_date, local_day_bounds, window_of
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.timefmt import format_ts
 from footfall_runtime.config import MqttSettings
@@ -179,7 +179,7 @@ def days_kept(site: Site, now_ms: int, retention: str | None) -> int | None:
     if days is None:
         return None
     oldest_ms = now_ms - round(days * 86_400_000)
-    today = dt.datetime.fromtimestamp(now_ms / 1000, site.tz).date()
+    today = local_date(site, now_ms)
     n = int(days) + 1
     while n > 0:
         first = today - dt.timedelta(days=n)

@@ -36,6 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from footfall_collector.influx import PermanentWriteError, RetryableWriteError
+from footfall_contract.hours import hours_text, minute_of_day
 from footfall_contract.site import DAYS, Site, SiteError, load_site, parse_site
 from footfall_runtime.settings import ConfigError
 
@@ -89,10 +90,8 @@ def fit(site: Site, clock: Clock, now: dt.datetime) -> Fit:
         if hours is None:
             continue
         start = dt.datetime.combine(dt.date.min, hours[0])
-        end = (
-            dt.datetime.combine(dt.date.min + dt.timedelta(days=1), dt.time(0))
-            if hours[1] == dt.time.max
-            else dt.datetime.combine(dt.date.min, hours[1])
+        end = dt.datetime.combine(dt.date.min, dt.time(0)) + dt.timedelta(
+            minutes=minute_of_day(hours[1])
         )
         if start <= wall < end:
             opened.append(wall - start)
@@ -126,13 +125,6 @@ def choose(site: Site, now: dt.datetime) -> Fit:
     return max(fits, key=key)
 
 
-def _hours_text(hours: tuple[dt.time, dt.time] | None) -> str:
-    if hours is None:
-        return "closed"
-    end = "24:00" if hours[1] == dt.time.max else hours[1].strftime("%H:%M")
-    return f"{hours[0].strftime('%H:%M')}-{end}"
-
-
 def turned_hours(site: Site, zone_id: str | None, days: int) -> dict[str, str]:
     """One level's opening hours (the site's, or a zone's own and what it inherits) with
     each weekday given the hours of the weekday `days` later; days with the same hours
@@ -141,7 +133,7 @@ def turned_hours(site: Site, zone_id: str | None, days: int) -> dict[str, str]:
     by_hours: dict[str, list[int]] = {}
     for weekday in range(7):
         hours = site.hours_on(monday + dt.timedelta(days=weekday + days), zone_id)
-        by_hours.setdefault(_hours_text(hours), []).append(weekday)
+        by_hours.setdefault(hours_text(hours), []).append(weekday)
     return {day_spec(days_of): text for text, days_of in by_hours.items()}
 
 

@@ -20,13 +20,20 @@ collector's own history worker over the days written (`backfill.backfill`).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Final
 
 from footfall_collector.occupancy import OccupancyEngine, ZoneState
-from footfall_collector.points import FieldValue, Point, event_time_ns
-from footfall_collector.schema import FAULT, OCCUPANCY, crossing_point, zone_flow_points
+from footfall_collector.points import Point, event_time_ns
+from footfall_collector.schema import (
+    crossing_point,
+    fault_point,
+    occupancy_drift_point,
+    occupancy_point,
+    occupancy_reset_point,
+    zone_flow_points,
+)
+from footfall_contract.hours import last_reset_before, next_reset_after
 from footfall_contract.site import Site
 from footfall_edge.detection import Crossing, Fault
 
@@ -38,15 +45,13 @@ _RESET, _BEAT = 0, 1  # at the same instant the reset comes first
 
 def reset_instants(site: Site, start_ms: int, end_ms: int) -> list[int]:
     """The site's daily reset times (local `reset_at`) in [start_ms, end_ms)."""
-    tz = site.tz
-    day = dt.datetime.fromtimestamp(start_ms / 1000, tz).date() - dt.timedelta(days=1)
-    last = dt.datetime.fromtimestamp(end_ms / 1000, tz).date()
+    t = last_reset_before(site, start_ms)
+    if t < start_ms:
+        t = next_reset_after(site, start_ms)
     out = []
-    while day <= last:
-        t = round(dt.datetime.combine(day, site.reset_time(), tzinfo=tz).timestamp() * 1000)
-        if start_ms <= t < end_ms:
-            out.append(t)
-        day += dt.timedelta(days=1)
+    while t < end_ms:
+        out.append(t)
+        t = next_reset_after(site, t)
     return out
 
 
@@ -106,9 +111,7 @@ class History:
             yield from flows
             return
         self.counts["fault"] += 1
-        tags = {"site": site, "agent": agent, "source": e.source, "fault": e.fault}
-        fields: dict[str, FieldValue] = {"active": e.active, "value": int(e.active)}
-        yield Point(FAULT, tags, fields, time_ns)
+        yield fault_point(site, agent, e.source, e.fault, e.active, time_ns)
 
     def _mark(self, t: int, kind: int) -> Iterator[Point]:
         zones = [z.id for z in self.site.zones]
@@ -116,25 +119,15 @@ class History:
             drift = {s.zone: s.drift for s in self.engine.states()}
             for z, count in self.engine.reset().items():
                 self.counts["other"] += 1
-                yield Point(
-                    "occupancy_reset",
-                    {"site": self.site.site, "zone": z},
-                    {"count_before": count, "clamped_before": drift[z]},
-                    t * 1_000_000,
-                )
+                yield occupancy_reset_point(self.site.site, z, count, drift[z], t * 1_000_000)
         yield from self._state_points(zones, t)
 
     def _state_points(self, zones: list[str], t: int) -> Iterator[Point]:
         for z in zones:
             s: ZoneState = self.engine.state(z)
-            fields: dict[str, FieldValue] = {"count": s.count}
-            if s.capacity:
-                fields["capacity"] = s.capacity
-                fields["ratio"] = float(s.count / s.capacity)
-            tags = {"site": self.site.site, "zone": z}
             self.counts["occupancy"] += 1
-            yield Point(OCCUPANCY, tags, fields, t * 1_000_000)
+            yield occupancy_point(self.site.site, z, s.count, s.capacity, t * 1_000_000)
             if self._drift_written.get(z) != s.drift:
                 self._drift_written[z] = s.drift
                 self.counts["other"] += 1
-                yield Point("occupancy_drift", tags, {"clamped": s.drift}, t * 1_000_000)
+                yield occupancy_drift_point(self.site.site, z, s.drift, t * 1_000_000)

@@ -66,10 +66,7 @@ def simulate(
 
 def day_window(model: VisitorModel, day: dt.date) -> tuple[float, float]:
     """Local midnight to midnight, in epoch seconds."""
-    tz = model.site.tz
-    a = dt.datetime.combine(day, dt.time(0, 0), tzinfo=tz).timestamp()
-    b = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 0), tzinfo=tz).timestamp()
-    return a, b
+    return model.day_window(day)
 
 
 def simulate_day(

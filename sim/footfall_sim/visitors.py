@@ -17,91 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import re
-from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
+from footfall_contract.hours import local_day_bounds, opening_span
 from footfall_contract.site import Site
 from footfall_edge.detection import Direction
 
-Node = str | None  # a zone id, or None for the street / the mall
-Step = tuple[str, Direction]  # (door, direction) of one crossing
-
-
-@dataclass(frozen=True)
-class UnitProfile:
-    """How popular a zone is as a destination and how long people stay in it."""
-
-    weight: float
-    dwell_min: float
-
-
-# First match wins, on "<zone id> <zone name>" in lower case: specific names first
-# ("child health" before "health"). Weights are relative shares of first choices.
-UNIT_RULES: Final[tuple[tuple[str, UnitProfile], ...]] = (
-    (r"librar|kirjasto", UnitProfile(10.0, 40.0)),
-    (r"kohtaamo|culture", UnitProfile(1.5, 35.0)),
-    (r"kela", UnitProfile(2.5, 20.0)),
-    (r"service[- ]point|palvelupiste", UnitProfile(2.5, 15.0)),
-    (r"lab", UnitProfile(2.0, 15.0)),
-    (r"mental", UnitProfile(1.0, 50.0)),
-    (r"child|neuvola|maternity", UnitProfile(1.5, 45.0)),
-    (r"dental", UnitProfile(1.0, 45.0)),
-    (r"health", UnitProfile(2.5, 30.0)),
-    (r"employment", UnitProfile(1.0, 25.0)),
-    (r"ohjaamo|youth", UnitProfile(1.2, 30.0)),
-)
-DEFAULT_UNIT: Final = UnitProfile(1.0, 25.0)
-COMMON_AREA: Final = UnitProfile(0.8, 8.0)
-"""A zone that holds other zones (the lobby): the info desk, a coffee, a short wait."""
-
-VISITS_PER_CAPACITY: Final = 4.0
-"""Default visits a day per person of the building's capacity: Iso Omena's 900 places
-and 1.3 million visits a year (about 3,600 a day)."""
-
-
-def unit_profiles(
-    site: Site, overrides: Mapping[str, UnitProfile] | None = None
-) -> dict[str, UnitProfile]:
-    """A profile for every zone: overrides, then the name rules, then the defaults."""
-    parents = {z.parent for z in site.zones if z.parent is not None}
-    out: dict[str, UnitProfile] = {}
-    for z in site.zones:
-        if overrides and z.id in overrides:
-            out[z.id] = overrides[z.id]
-            continue
-        text = f"{z.id} {z.name}".lower()
-        rule = next((p for pattern, p in UNIT_RULES if re.search(pattern, text)), None)
-        out[z.id] = rule or (COMMON_AREA if z.id in parents else DEFAULT_UNIT)
-    return out
-
-
-def default_visits(site: Site) -> float:
-    """Mean visits a day from the building's size, when not given."""
-    roots = [z for z in site.zones if z.parent is None]
-    capacity = sum(z.capacity or 0 for z in roots) or sum(z.capacity or 0 for z in site.zones)
-    return VISITS_PER_CAPACITY * capacity if capacity else 1000.0
-
-
-def hourly_shape(weekday: int, hour: float) -> float:
-    """Relative arrival intensity at a local hour: weekdays have a lunch peak (12-13),
-    a bigger after-school peak (15-17) and a smaller evening one; weekends one broad
-    midday hump."""
-
-    def bump(mu: float, sd: float) -> float:
-        return math.exp(-0.5 * ((hour - mu) / sd) ** 2)
-
-    if weekday < 5:
-        return (
-            0.35
-            + 0.25 * bump(9.5, 1.2)
-            + 0.9 * bump(12.25, 0.9)
-            + 1.0 * bump(15.75, 1.1)
-            + (0.35 * bump(18.0, 1.0))
-        )
-    return 0.45 + 0.8 * bump(13.0, 1.6)
+from .demand import UnitProfile, default_visits, hourly_shape, unit_profiles
+from .routes import Node, Routes, Step
 
 
 @dataclass(frozen=True)
@@ -176,15 +100,7 @@ class VisitorModel:
         self.units = unit_profiles(site, self.params.units)
         self.visits_per_day = self.params.visits_per_day or default_visits(site)
         self._zones = [z.id for z in site.zones]
-        self._adj: dict[str, list[tuple[str, str, Direction]]] = {z: [] for z in self._zones}
-        self._entries: list[tuple[str, str]] = []  # (door, inside) from the street
-        for d in site.doors:
-            if d.outside is None:
-                self._entries.append((d.id, d.inside))
-            else:
-                self._adj[d.outside].append((d.id, d.inside, "in"))
-                self._adj[d.inside].append((d.id, d.outside, "out"))
-        self._dist_cache: dict[tuple[str, frozenset[str]], dict[str, int]] = {}
+        self.routes = Routes(site)
         self._reach_cache: dict[tuple[Node, frozenset[str]], list[tuple[str, int, int]]] = {}
         open_days = [
             w for w in range(7) if self._any_open(dt.date(2024, 1, 1) + dt.timedelta(days=w))
@@ -208,8 +124,10 @@ class VisitorModel:
             return self.visits_per_day
         return self._day_scale * self.params.day_weights[day.weekday()]
 
-    def _local_midnight(self, day: dt.date) -> float:
-        return dt.datetime.combine(day, dt.time(0, 0), tzinfo=self.site.tz).timestamp()
+    def day_window(self, day: dt.date) -> tuple[float, float]:
+        """A local day, midnight to midnight, in epoch seconds."""
+        a, b = local_day_bounds(self.site, day)
+        return a / 1000, b / 1000
 
     def _local_date(self, t_s: float) -> dt.date:
         return dt.datetime.fromtimestamp(t_s, self.site.tz).date()
@@ -222,92 +140,21 @@ class VisitorModel:
         day = self._local_date(start_s) - dt.timedelta(days=1)
         last = self._local_date(end_s)
         while day <= last:
-            midnight_next = self._local_midnight(day + dt.timedelta(days=1))
             for z in self._zones:
-                hours = self.site.hours_on(day, z)
-                if hours is None:
+                span = opening_span(self.site, day, z)
+                if span is None:
                     continue
-                a = dt.datetime.combine(day, hours[0], tzinfo=self.site.tz).timestamp()
-                b = (
-                    midnight_next
-                    if hours[1] == dt.time.max
-                    else dt.datetime.combine(day, hours[1], tzinfo=self.site.tz).timestamp()
-                )
-                a, b = max(a, start_s), min(b, end_s)
+                a, b = max(span[0].timestamp(), start_s), min(span[1].timestamp(), end_s)
                 if b > a:
                     out[z].append((a, b))
             day += dt.timedelta(days=1)
         return out
 
-    # -- routes ------------------------------------------------------------------------
-
-    def _dist(self, target: str, allowed: frozenset[str]) -> dict[str, int]:
-        """Doors between each allowed zone and `target`, never through the street."""
-        key = (target, allowed)
-        cached = self._dist_cache.get(key)
-        if cached is not None:
-            return cached
-        dist = {target: 0}
-        queue = deque([target])
-        while queue:
-            z = queue.popleft()
-            for _, other, _ in self._adj[z]:
-                if other in allowed and other not in dist:
-                    dist[other] = dist[z] + 1
-                    queue.append(other)
-        self._dist_cache[key] = dist
-        return dist
-
-    def _zone_path(
-        self, src: str, dst: str, allowed: frozenset[str], rng: random.Random
-    ) -> list[Step] | None:
-        dist = self._dist(dst, allowed | {src, dst})
-        if src not in dist:
-            return None
-        steps: list[Step] = []
-        here = src
-        while here != dst:
-            nxt = [(d, o, dr) for d, o, dr in self._adj[here] if dist.get(o) == dist[here] - 1]
-            door, here, direction = rng.choice(nxt)
-            steps.append((door, direction))
-        return steps
-
-    def _ends(self, zone: str, allowed: frozenset[str]) -> list[tuple[str, str, int]]:
-        """Street doors usable to reach `zone` (or leave it): (door, inside, doors between)."""
-        dist = self._dist(zone, allowed | {zone})
-        return [(d, i, dist[i]) for d, i in self._entries if i in dist]
-
     def route(
         self, src: Node, dst: Node, allowed: frozenset[str], rng: random.Random
     ) -> list[Step] | None:
-        """Doors from `src` to `dst` through allowed zones. From or to the street, the
-        street door is drawn with weight 1/(1 + doors it leaves to walk), so a unit's own
-        street door is the usual way in, the lobby's doors the other."""
-        if src is not None and dst is not None:
-            return self._zone_path(src, dst, allowed, rng)
-        zone = dst if src is None else src
-        if zone is None:
-            return []
-        ends = self._ends(zone, allowed)
-        if not ends:
-            return None
-        door, inside, _ = rng.choices(ends, weights=[1.0 / (1 + n) for *_, n in ends])[0]
-        if src is None:
-            rest = self._zone_path(inside, zone, allowed, rng)
-            return None if rest is None else [(door, "in"), *rest]
-        rest = self._zone_path(zone, inside, allowed, rng)
-        return None if rest is None else [*rest, (door, "out")]
-
-    def _hops(self, src: Node, dst: str, allowed: frozenset[str]) -> int | None:
-        """Doors on the shortest way from `src` (None: the street) to `dst`."""
-        if src is None:
-            ends = self._ends(dst, allowed)
-            return 1 + min(n for *_, n in ends) if ends else None
-        return self._dist(dst, allowed | {src, dst}).get(src)
-
-    def _exit_hops(self, zone: str, allowed: frozenset[str]) -> int:
-        ends = self._ends(zone, allowed)
-        return 1 + max(n for *_, n in ends) if ends else 1
+        """Doors from `src` to `dst` through allowed zones (`Routes.route`)."""
+        return self.routes.route(src, dst, allowed, rng)
 
     # -- time ------------------------------------------------------------------------
 
@@ -334,9 +181,9 @@ class VisitorModel:
         for u, profile in self.units.items():
             if u not in allowed or u == here or profile.weight <= 0:
                 continue
-            hops = self._hops(here, u, allowed)
+            hops = self.routes.hops(here, u, allowed)
             if hops is not None:
-                out.append((u, hops, self._exit_hops(u, allowed)))
+                out.append((u, hops, self.routes.exit_hops(u, allowed)))
         self._reach_cache[key] = out
         return out
 
@@ -376,7 +223,7 @@ class VisitorModel:
         day = first
         while day <= last:
             mean = self.day_mean(day)
-            a, b = self._local_midnight(day), self._local_midnight(day + dt.timedelta(days=1))
+            a, b = self.day_window(day)
             minutes = [a + 60.0 * i for i in range(round((b - a) / 60.0))] if mean > 0 else []
             if self.params.ignore_hours:
                 shape = [1.0] * len(minutes)
@@ -402,8 +249,7 @@ class VisitorModel:
 
     def hourly_profile(self, day: dt.date) -> list[float]:
         """Expected arrivals in each local hour of a date (0..23; DST days approximate)."""
-        a = self._local_midnight(day)
-        b = self._local_midnight(day + dt.timedelta(days=1))
+        a, b = self.day_window(day)
         hours = [0.0] * 24
         for m, _, w in self._minute_weights(a, b):
             hours[min(23, int((m - a) // 3600))] += w
@@ -413,8 +259,7 @@ class VisitorModel:
 
     def plan_day(self, day: dt.date, rng: random.Random) -> Plan:
         """A whole local day (midnight to midnight)."""
-        a = self._local_midnight(day)
-        b = self._local_midnight(day + dt.timedelta(days=1))
+        a, b = self.day_window(day)
         return self.plan(a, b, rng)
 
     def plan(self, start_s: float, end_s: float, rng: random.Random) -> Plan:

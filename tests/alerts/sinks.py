@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.support.services import free_port
+from footfall_sim.localservices import free_port
 
 
 class _Handler:

@@ -14,15 +14,16 @@ import pytest
 from pydantic import ValidationError
 
 from footfall_alerts.cli import main as alerts_main
+from footfall_alerts.cli import start_with_api
 from footfall_alerts.config import AlertsSettings, token_required
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
 from footfall_contract.topics import zone_occupancy_topic
 from footfall_runtime.config import ConfigError
 from footfall_runtime.settings import load_settings
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.alerts.test_service import occupancy
 from tests.support.collector import Publisher, small_site, wait_for, write_site
-from tests.support.services import Influx, Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "alerts-api-token-0123456789"
@@ -111,7 +112,7 @@ def test_api_asks_for_the_token_and_keeps_health_and_metrics_open(
         tmp_path, mosquitto.port, influx.url, host="0.0.0.0", tokens=[TOKEN, "x" * 20]
     )
     service = AlertsService(settings, small_site(), parse_rules(RULES, small_site(), "t.yaml"))
-    service.start()
+    start_with_api(service)
     pub = Publisher(mosquitto.port)
     url = f"http://127.0.0.1:{service.http.port}"
     good = {"Authorization": f"Bearer {TOKEN}"}
@@ -169,7 +170,7 @@ def test_api_on_loopback_without_tokens_stays_open(
     settings = settings_for(tmp_path, mosquitto.port, influx.url)
     service = AlertsService(settings, small_site(), parse_rules(RULES, small_site(), "t.yaml"))
     assert service.token_required is False
-    service.start()
+    start_with_api(service)
     try:
         r = httpx.get(f"http://127.0.0.1:{service.http.port}/api/v1/alerts", timeout=5)
         assert r.status_code == 200 and r.json()["site"] == "test-site"

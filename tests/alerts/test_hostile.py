@@ -16,17 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from footfall_alerts.cli import start_with_api
 from footfall_alerts.config import AlertsSettings
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
 from footfall_contract.messages import Alert
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic, zone_occupancy_topic
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.alerts.sinks import WebhookSink
 from tests.alerts.test_service import ALERTS, SITE, alerts_settings, occupancy
 from tests.support.collector import Publisher, now_ms, small_site, wait_for
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 
 pytestmark = pytest.mark.services
 
@@ -54,7 +55,7 @@ def hook() -> Iterator[WebhookSink]:
 
 def start(settings: AlertsSettings, text: str) -> AlertsService:
     service = AlertsService(settings, small_site(), parse_rules(text, small_site(), "t.yaml"))
-    service.start()
+    start_with_api(service)
     assert service.ready.wait(10), "alerts service did not connect"
     return service
 

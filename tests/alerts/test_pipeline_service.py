@@ -14,26 +14,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from footfall_alerts.config import AlertsSettings
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
 from footfall_contract.timefmt import parse_ts
+from footfall_contract.topics import zone_occupancy_subscription
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.alerts.sinks import SmtpSink, WebhookSink
 from tests.support.collector import small_site, wait_for, write_site
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import (
     ALWAYS_OPEN,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    chromium_available,
     screenshot_path,
     site_with_hours,
     web_server,
@@ -48,18 +45,6 @@ THRESHOLD_S = 4.0
 """The rule's fire_at: seconds without zone occupancy (the collector here publishes every
 zone every second, as it does every 60 s by default)."""
 ALERT = "collector-silent-collector"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not chromium_available():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); never downloaded")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def start_collector(
@@ -125,7 +110,7 @@ def test_a_paused_then_stopped_collector_pages_and_the_board_says_stale(
     hook = WebhookSink()
     smtp = SmtpSink()
     smtp.start()
-    zones = Recorder(mosquitto.port, f"footfall/v1/{SITE}/zone/+/occupancy")
+    zones = Recorder(mosquitto.port, zone_occupancy_subscription(SITE))
     collector = start_collector(site_file, mosquitto.port, influx.url, log)
     paused = False
     service: AlertsService | None = None

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from footfall_alerts.config import SmtpSettings
 from footfall_alerts.receivers import Refused, Retryable, smtp
 from footfall_alerts.receivers.webhook import WebhookSender
 from footfall_alerts.rules import WebhookReceiver
+from footfall_runtime.smtp import SmtpSettings
+from footfall_sim.localservices import free_port
 from tests.alerts.sinks import SmtpSink, WebhookSink
 from tests.support.broker_users import MOSQUITTO_DIR
-from tests.support.services import free_port
 
 NOTIFICATION: dict[str, Any] = {
     "site": "test-site",

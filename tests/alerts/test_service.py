@@ -16,13 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
+from footfall_alerts.cli import start_with_api
 from footfall_alerts.config import AlertsSettings
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
 from footfall_collector.service import Collector
 from footfall_contract.messages import Alert
 from footfall_contract.timefmt import format_ts
-from footfall_contract.topics import agent_topic, zone_occupancy_topic
+from footfall_contract.topics import agent_topic, alert_subscription, zone_occupancy_topic
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.alerts.sinks import SmtpSink, WebhookSink
 from tests.support.broker_users import User
 from tests.support.collector import (
@@ -36,12 +38,11 @@ from tests.support.collector import (
     write_site,
 )
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 
 pytestmark = pytest.mark.services
 
 SITE = "test-site"
-ALERTS = f"footfall/v1/{SITE}/alert/+"
+ALERTS = alert_subscription(SITE)
 
 
 def alerts_settings(
@@ -97,7 +98,7 @@ def hook() -> Iterator[WebhookSink]:
 
 def start_service(settings: AlertsSettings, rules: str) -> AlertsService:
     service = AlertsService(settings, small_site(), parse_rules(rules, small_site(), "t.yaml"))
-    service.start()
+    start_with_api(service)
     assert service.ready.wait(10), "alerts service did not connect"
     return service
 
@@ -217,7 +218,8 @@ def test_mail_server_down_then_up_the_mail_arrives_once(
         wait_for(lambda: len(smtp.messages) == 1, 20, "the mail after the server came back")
         wait_for(lambda: len(hook.bodies()) == 1, 20, "the webhook after it came back")
         assert "FIRING" in smtp.subjects()[0]
-        time.sleep(2.5)  # longer than the longest back-off: a second copy would be here
+        # a second copy could only come from an open outbox entry
+        wait_for(lambda: service.store.pending() == {}, 10, "nothing left to send")
         assert len(smtp.messages) == 1 and len(hook.bodies()) == 1
         (entry,) = service.store.entries("receiver:mail")
         assert (

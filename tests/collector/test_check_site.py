@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from footfall_sim.localservices import free_port
 from tests.support.collector import wait_for
-from tests.support.services import free_port
 
 SITE = """\
 site: odd

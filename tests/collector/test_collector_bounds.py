@@ -17,7 +17,10 @@ from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import InfluxV1, PermanentWriteError
 from footfall_collector.occupancy import OccupancyEngine
 from footfall_collector.service import Collector
+from footfall_collector.writer import InfluxWriter
 from footfall_contract.timefmt import format_ts
+from footfall_contract.topics import AgentKind, agent_topic
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.support.collector import (
     InfluxQuery,
     Publisher,
@@ -27,7 +30,6 @@ from tests.support.collector import (
     small_site,
     wait_for,
 )
-from tests.support.services import Influx, Mosquitto
 
 pytestmark = pytest.mark.services
 
@@ -35,8 +37,8 @@ SITE = "test-site"
 DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door"]
 
 
-def topic(agent: str, kind: str = "crossing") -> str:
-    return f"footfall/v1/{SITE}/agent/{agent}/{kind}"
+def topic(agent: str, kind: AgentKind = "crossing") -> str:
+    return agent_topic(SITE, agent, kind)
 
 
 def occupancy_of(counts: dict[tuple[str, str], int]) -> dict[str, int]:
@@ -329,8 +331,8 @@ def test_a_request_refused_as_a_whole_is_split_within_a_budget(influx: Influx) -
     collector = Collector(settings, small_site(), influx=client)
     try:
         lines = [f"garbage line {i}" for i in range(500)]
-        assert collector._write_lines(lines)
-        assert len(client.requests) <= 1 + Collector.SPLIT_BUDGET
+        assert collector.writer.write_lines(lines)
+        assert len(client.requests) <= 1 + InfluxWriter.SPLIT_BUDGET
         dropped = "footfall_influx_dropped_points_total"
         assert metric(collector, dropped, reason="unparseable") == 500
     finally:

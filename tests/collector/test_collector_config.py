@@ -11,8 +11,8 @@ import pytest
 
 from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import InfluxV1, InfluxV2, RetryableWriteError, connect
+from footfall_sim.localservices import Influx, free_port
 from tests.support.collector import write_site
-from tests.support.services import Influx, free_port
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

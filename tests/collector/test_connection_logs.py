@@ -17,15 +17,14 @@ import pytest
 
 from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import (
-    InfluxLink,
     InfluxWatch,
     PermanentWriteError,
     RetryableWriteError,
     connect,
-    explain_influx_error,
 )
+from footfall_collector.influxlink import InfluxLink, explain_influx_error
+from footfall_sim.localservices import Influx, Mosquitto, free_port
 from tests.support.collector import wait_for, write_site
-from tests.support.services import Influx, Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK_MQTT = {"FOOTFALL_MQTT__RECONNECT_MIN_S": "0.2", "FOOTFALL_MQTT__RECONNECT_MAX_S": "0.5"}

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 import pytest
 import urllib3
 
+from footfall_collector.http import serve
 from footfall_collector.occupancy import OccupancyEngine
 from footfall_collector.service import Collector
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.support.collector import (
     InfluxQuery,
     Publisher,
@@ -22,7 +24,6 @@ from tests.support.collector import (
     small_site,
     wait_for,
 )
-from tests.support.services import Influx, Mosquitto
 
 pytestmark = pytest.mark.services
 
@@ -31,28 +32,31 @@ DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door
 
 
 @pytest.fixture
-def running(mosquitto: Mosquitto, influx: Influx) -> Iterator[tuple[Collector, Publisher]]:
+def running(mosquitto: Mosquitto, influx: Influx) -> Iterator[tuple[Publisher, int]]:
+    """A running collector: a publisher to it, and the port of its HTTP endpoints."""
     collector = Collector(collector_settings(mosquitto.port, influx.url), small_site())
     collector.start()
     assert collector.ready.wait(10)
+    http = serve(collector, "127.0.0.1", 0)
     pub = Publisher(mosquitto.port)
     try:
-        yield collector, pub
+        yield pub, http.server_address[1]
     finally:
         pub.close()
         collector.stop()
+        http.shutdown()
+        http.server_close()
 
 
-def metrics(collector: Collector) -> str:
-    port = collector.http.server_address[1]
+def metrics(port: int) -> str:
     return str(urllib3.request("GET", f"http://127.0.0.1:{port}/metrics").data.decode())
 
 
-def write_errors(collector: Collector) -> float:
+def write_errors(port: int) -> float:
     """footfall_influx_write_errors_total summed over its kinds (no line: none yet)."""
     return sum(
         float(line.rsplit(" ", 1)[1])
-        for line in metrics(collector).splitlines()
+        for line in metrics(port).splitlines()
         if line.startswith("footfall_influx_write_errors_total")
     )
 
@@ -73,9 +77,9 @@ BAD = {
 
 
 def test_one_invalid_event_rejects_only_itself(
-    running: tuple[Collector, Publisher], influx: Influx
+    running: tuple[Publisher, int], influx: Influx
 ) -> None:
-    collector, pub = running
+    pub, port = running
     q = InfluxQuery(influx.url)
     sent: list[tuple[str, str]] = []
     seq = 0
@@ -106,18 +110,17 @@ def test_one_invalid_event_rejects_only_itself(
     engine = OccupancyEngine(small_site())
     for door, d in sent:
         engine.apply(door, d)
-    port = collector.http.server_address[1]
     occupancy = json.loads(urllib3.request("GET", f"http://127.0.0.1:{port}/occupancy").data)
     assert {z: v["count"] for z, v in occupancy.items()} == {
         s.zone: s.count for s in engine.states()
     }
-    assert write_errors(collector) == 0
+    assert write_errors(port) == 0
 
 
 def test_made_up_fault_sources_create_no_series(
-    running: tuple[Collector, Publisher], influx: Influx
+    running: tuple[Publisher, int], influx: Influx
 ) -> None:
-    collector, pub = running
+    pub, port = running
     q = InfluxQuery(influx.url)
 
     def fault(seq: int, source: str) -> dict[str, object]:
@@ -159,14 +162,14 @@ def test_made_up_fault_sources_create_no_series(
     assert [r["value"] for r in sources] == ["kela-door/outer"]
     keys = q.rows('SHOW TAG KEYS FROM "rejected"')
     assert sorted(r["tagKey"] for r in keys) == ["kind", "reason", "site"]
-    assert 'footfall_rejected_total{reason="unknown_source"} 10000.0' in metrics(collector)
-    assert write_errors(collector) == 0
+    assert 'footfall_rejected_total{reason="unknown_source"} 10000.0' in metrics(port)
+    assert write_errors(port) == 0
 
 
 def test_non_finite_health_is_rejected_and_the_next_stored(
-    running: tuple[Collector, Publisher], influx: Influx
+    running: tuple[Publisher, int], influx: Influx
 ) -> None:
-    collector, pub = running
+    pub, port = running
     q = InfluxQuery(influx.url)
 
     def health(uptime: str, **extra: object) -> bytes:
@@ -200,5 +203,5 @@ def test_non_finite_health_is_rejected_and_the_next_stored(
             "payload: Value error, cpu_temp_c: numbers must be finite (not inf or NaN)",
         ]
     )
-    assert 'footfall_rejected_total{reason="schema"} 3.0' in metrics(collector)
-    assert write_errors(collector) == 0
+    assert 'footfall_rejected_total{reason="schema"} 3.0' in metrics(port)
+    assert write_errors(port) == 0

@@ -29,7 +29,8 @@ from footfall_collector.points import Point
 from footfall_collector.schema import AGENT_RETIRED, AGENT_STATUS, CROSSING, ROLLUP_RP
 from footfall_collector.service import Collector
 from footfall_contract.timefmt import format_ts
-from footfall_contract.topics import agent_topic
+from footfall_contract.topics import agent_subscription, agent_topic, alert_subscription
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web.auth import hash_password
 from tests.alerts.sinks import WebhookSink
 from tests.support.broker_users import User
@@ -42,7 +43,6 @@ from tests.support.collector import (
     write_site,
 )
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import ALWAYS_OPEN, site_with_hours, web_server, web_settings
 
 pytestmark = pytest.mark.services
@@ -138,7 +138,7 @@ def test_retired_agents_leave_the_board_and_the_alerts_and_history_records_it(
     )
     service.start()
     assert service.ready.wait(10), "footfall-alerts did not connect"
-    alerts = Recorder(mosquitto.port, f"footfall/v1/{SITE}/alert/+")
+    alerts = Recorder(mosquitto.port, alert_subscription(SITE))
     settings = web_settings(
         mosquitto.port,
         influx.url,
@@ -231,8 +231,8 @@ def test_retired_agents_leave_the_board_and_the_alerts_and_history_records_it(
             wait_for(lambda: board_agents(http) == {"pi-new": True}, 10, "pi-new back")
 
         # Nothing of the retired agents is retained on the broker.
-        late = Recorder(mosquitto.port, f"footfall/v1/{SITE}/agent/+/status")
-        time.sleep(0.5)
+        late = Recorder(mosquitto.port, agent_subscription(SITE, "status"))
+        late.sync()  # every retained status it gets is in
         assert [m.topic for m in late.messages] == [agent_topic(SITE, "pi-new", "status")]
         late.close()
 

@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 import pytest
 
-from footfall_collector.history import HistoryWorker, bad_hours, hour_rows, minutes, replay
+from footfall_collector.history import HistoryWorker
 from footfall_collector.influx import InfluxV1
 from footfall_collector.points import Point
+from footfall_collector.replay import bad_hours, hour_rows, minutes, replay
 from footfall_collector.schema import (
     AGENT_STATUS,
     FAULT,
@@ -30,6 +31,7 @@ from footfall_contract.hours import HOUR_MS, Window, window_of
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
 from footfall_report import load_report, parse_period
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.support.collector import (
     InfluxQuery,
     Publisher,
@@ -38,7 +40,6 @@ from tests.support.collector import (
     small_site,
     wait_for,
 )
-from tests.support.services import Influx, Mosquitto
 
 SITE = small_site()
 AGENT_OF = {

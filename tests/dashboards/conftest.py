@@ -12,19 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from footfall_alerts.record import alert_point
 from footfall_collector.config import InfluxSettings
 from footfall_collector.history import HistoryWorker
 from footfall_collector.influx import InfluxV1
 from footfall_collector.points import FieldValue, Point
-from footfall_collector.schema import CROSSING, ZONE_FLOW, zone_flow_points
+from footfall_collector.schema import CROSSING, ZONE_FLOW, alert_point, zone_flow_points
 from footfall_contract.site import Site, load_site
 from footfall_contract.timefmt import format_ts
 from footfall_sim.backfill import backfill
 from footfall_sim.crowd import CROWD
+from footfall_sim.localservices import Influx
 from footfall_sim.runner import agent_ids
 from footfall_sim.visitors import VisitorModel
-from tests.support.services import Influx
 
 ISO = Path(__file__).parents[2] / "deploy" / "sites" / "iso-omena.yaml"
 DAYS = 10

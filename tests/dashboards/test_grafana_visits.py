@@ -39,9 +39,9 @@ from footfall_collector.schema import (
     zone_flow_points,
 )
 from footfall_contract.site import Site, load_site
+from footfall_sim.localservices import Influx
 from tests.support.collector import InfluxQuery
 from tests.support.grafana import dashboards, ms, panel_queries
-from tests.support.services import Influx
 
 pytestmark = pytest.mark.services
 

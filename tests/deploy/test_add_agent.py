@@ -9,8 +9,6 @@ import os
 import re
 import stat
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from footfall_edge.settings import load_config_here
 from footfall_runtime.mqttclient import make_client
 from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User, UserRecorder
 from tests.support.edge_install import FakePi
+from tests.support.waiting import eventually
 
 ADD_AGENT = MOSQUITTO_DIR / "add-agent"
 SITE = "iso-omena"  # deploy/sites/iso-omena.yaml: add-agent checks the site exists
@@ -254,7 +253,7 @@ def test_service_roles_get_the_accounts_the_acl_names(tmp_path: Path) -> None:
             rc = users[role].publish(zone, "forged")
             assert rc is not None and rc.value == NOT_AUTHORIZED, (role, rc)
         web.wait_until(lambda: len(web.messages) >= 2, 10)
-        time.sleep(0.2)
+        web.sync()
         assert sorted(m.payload for m in web.messages) == [b"alert", b"zone"]
     finally:
         for user in users.values():
@@ -287,7 +286,7 @@ def test_accounts_added_later_work_after_a_reload(tmp_path: Path) -> None:
         assert stat.S_IMODE(passwd.stat().st_mode) == 0o640
         assert not login("pi-2").accepted  # the broker has not read the file yet
         broker.reload()
-        assert _eventually(lambda: login("pi-2").accepted)
+        eventually(lambda: login("pi-2").accepted, 5, "pi-2's login after the reload")
 
         # An existing account is kept unless --force, which gives it a new password.
         old = env_file(out / "pi-1" / "edge.env")["FOOTFALL_MQTT__PASSWORD"]
@@ -297,7 +296,7 @@ def test_accounts_added_later_work_after_a_reload(tmp_path: Path) -> None:
         run("--agent", "pi-1", *common, "--force")
         assert env_file(out / "pi-1" / "edge.env")["FOOTFALL_MQTT__PASSWORD"] != old
         broker.reload()
-        assert _eventually(lambda: login("pi-1").accepted)
+        eventually(lambda: login("pi-1").accepted, 5, "pi-1's new login after the reload")
         stale = User(broker.port, "pi-1", old)
         users.append(stale)
         assert not stale.accepted
@@ -305,12 +304,3 @@ def test_accounts_added_later_work_after_a_reload(tmp_path: Path) -> None:
         for user in users:
             user.close()
         broker.kill()
-
-
-def _eventually(cond: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False

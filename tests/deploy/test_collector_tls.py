@@ -10,6 +10,7 @@ import pytest
 
 from footfall_collector.config import CollectorSettings
 from footfall_collector.service import Collector
+from footfall_sim.localservices import Influx
 from tests.deploy.conftest import USERS
 from tests.support.broker_users import RepoBroker, User
 from tests.support.collector import (
@@ -19,7 +20,6 @@ from tests.support.collector import (
     small_site,
     wait_for,
 )
-from tests.support.services import Influx
 
 pytestmark = pytest.mark.services
 

@@ -30,13 +30,13 @@ from footfall_collector.config import CollectorSettings
 from footfall_collector.schema import occupancy_history_point
 from footfall_contract.timefmt import format_ts
 from footfall_runtime.settings import ConfigError, load_settings
+from footfall_sim.localservices import Influx, free_port
 from footfall_web.auth import check_bind_policy, hash_password
 from footfall_web.cli import main as web_main
 from footfall_web.config import WebSettings
 from tests.deploy.conftest import USERS
 from tests.support.broker_users import MOSQUITTO_DIR, REPO, RepoBroker, User
 from tests.support.collector import now_ms
-from tests.support.services import Influx, free_port
 
 SERVER = REPO / "deploy" / "server"
 COMPOSE = SERVER / "docker-compose.yml"

@@ -28,8 +28,8 @@ from footfall_contract.site import Site, load_site
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic
 from footfall_sim import demosite
+from footfall_sim.localservices import free_port, port_open
 from tests.support.collector import InfluxQuery, Publisher, now_ms, wait_for
-from tests.support.services import free_port, port_open
 
 REPO = Path(__file__).resolve().parents[2]
 SITES = REPO / "deploy" / "sites"

@@ -32,6 +32,7 @@ from paho.mqtt.properties import Properties
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import AGENT_KINDS, agent_topic, alert_topic, zone_occupancy_topic
 from footfall_runtime.config import MqttSettings
+from footfall_sim.localservices import free_port
 from footfall_web.live import MAX_PACKET_BYTES, LiveState
 from tests.deploy.conftest import USERS
 from tests.support.broker_users import (
@@ -43,7 +44,7 @@ from tests.support.broker_users import (
     Variant,
 )
 from tests.support.collector import now_ms
-from tests.support.services import free_port
+from tests.support.waiting import eventually
 from tests.support.web import ALWAYS_OPEN, site_with_hours
 
 pytestmark = pytest.mark.services
@@ -169,7 +170,7 @@ def test_agent_cannot_publish_as_another_agent_or_into_zones(
     # Nothing forged was retained either: a dashboard subscribing now gets the real zone only.
     late = listen("dashboard", "footfall/v1/+/zone/#")
     late.wait_until(arrived(late, b"zone-legit"), 10)
-    time.sleep(0.2)
+    late.sync()  # every retained message it gets is in
     assert late.topics() == [ZONE]
 
 
@@ -187,7 +188,8 @@ def test_only_the_collector_reads_agent_messages(connect: Connect, listen: Liste
     collector = listen("collector", "footfall/v1/+/agent/#")
     connect("agent-a").publish(OWN, "private")
     collector.wait_until(arrived(collector, b"private"), 10)
-    time.sleep(0.3)  # the spies would have got it at the same time
+    for spy in spies:  # routed to them at the same time as to the collector, if at all
+        spy.sync()
     assert [payloads(spy) for spy in spies] == [[], []]
 
 
@@ -206,7 +208,7 @@ def test_last_will_is_delivered_only_on_the_agents_own_status(
     time.sleep(0.2)
     honest.die()
     collector.wait_until(arrived(collector, b"offline"), 10)
-    time.sleep(0.3)
+    collector.sync()
     assert payloads(collector) == [b"offline"]
     late = listen("collector", f"footfall/v1/{SITE}/agent/+/status")
     late.wait_until(lambda: bool(late.messages), 10)
@@ -278,7 +280,7 @@ def test_only_collector_and_web_may_clear_an_agents_status(
     # Nothing retained is left: a late reader gets no status at all.
     late = listen("alerts", "footfall/v1/+/agent/+/status")
     connect("agent-a").publish(OWN, "after")
-    time.sleep(0.5)
+    late.sync()
     assert payloads(late) == []
 
 
@@ -373,14 +375,17 @@ def test_web_board_reads_occupancy_alerts_and_agent_status_with_its_own_client(
     connect("alerts", v5=True).publish(ALERT, _alert("over-capacity-library"), retain=True)
     settings = MqttSettings(host="127.0.0.1", port=broker.port, username="web", password="pw-web")
     live = LiveState(settings, [WEB_SITE], None)
+
+    def ready() -> bool:
+        snap = live.snapshot([SITE])[SITE]
+        return bool(snap["agents"] and snap["alerts"] and live.reading(SITE, "library"))
+
+    def agents() -> dict[str, bool]:
+        return {a["agent"]: a["online"] for a in live.snapshot([SITE])[SITE]["agents"]}
+
     live.start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            snap = live.snapshot([SITE])[SITE]
-            if snap["agents"] and snap["alerts"] and live.reading(SITE, "library"):
-                break
-            time.sleep(0.05)
+        eventually(ready, 10, "the agent, the alert and the zone on the board")
         assert live.connected.is_set()
         reading = live.reading(SITE, "library")
         assert reading is not None and reading.count == 42
@@ -395,13 +400,8 @@ def test_web_board_reads_occupancy_alerts_and_agent_status_with_its_own_client(
         )
         pi.publish(agent_topic(SITE, "agent-b", "status"), _status("online"), retain=True)
         pi.die()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            agents = {a["agent"]: a["online"] for a in live.snapshot([SITE])[SITE]["agents"]}
-            if agents.get("agent-b") is False:
-                break
-            time.sleep(0.05)
-        assert agents == {"agent-a": True, "agent-b": False}
+        eventually(lambda: agents().get("agent-b") is False, 10, "agent-b's Last Will")
+        assert agents() == {"agent-a": True, "agent-b": False}
     finally:
         live.stop()
 
@@ -458,7 +458,7 @@ def test_web_reads_no_agent_data_and_publishes_nothing(connect: Connect, listen:
     # Nor was anything retained: a late reader of every topic sees only the real ones.
     late = listen("alerts", "footfall/v1/#")
     late.wait_until(lambda: len(late.messages) >= 2, 10)
-    time.sleep(0.3)
+    late.sync()
     assert sorted(payloads(late)) == [b"status-legit", b"zone-legit"]
 
 
@@ -600,7 +600,7 @@ def test_broker_refuses_messages_over_the_contract_limit(
         late = UserRecorder(server.port, "web", USERS["web"], status_topic)
         try:  # nothing oversized was retained either
             late.wait_until(lambda: len(late.messages) >= 1, 10)
-            time.sleep(0.3)
+            late.sync()
             assert payloads(late) == [b"legit-status"]
         finally:
             late.close()

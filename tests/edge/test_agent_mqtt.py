@@ -20,9 +20,10 @@ from footfall_edge.agent import EdgeAgent
 from footfall_edge.clock import boot_id
 from footfall_edge.simulation.doorway import DoorwayProfile, simulate
 from footfall_edge.trace import write_trace
+from footfall_sim.localservices import Mosquitto
 from tests.support.edge import DOORS, clear_beams, edge_settings, edge_toml, walk
 from tests.support.mqtt import Recorder
-from tests.support.services import Mosquitto
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.services
 
@@ -107,9 +108,7 @@ def test_broker_outage_loses_nothing_and_duplicates_nothing(
         mosquitto.stop()
         for _ in range(5):  # counted while the broker is away
             walk(mock_factory, ao, ai, "in")
-        deadline = time.monotonic() + 5
-        while agent.outbox.depth < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(lambda: agent.outbox.depth >= 5, 5, "five events in the outbox")
         assert agent.outbox.depth == 5
         time.sleep(1.0)
         mosquitto.start()
@@ -162,7 +161,14 @@ def test_sigkill_with_a_backlog_then_restart(mosquitto: Mosquitto, tmp_path: Pat
 
     proc = agent_process(config, trace)
     state = tmp_path / "state"
-    time.sleep(rows[-1].t_ms / 1000 + 1.5)  # the trace has played and the detectors settled
+    # The trace plays from the agent's start, which a loaded machine delays by seconds:
+    # wait for its events rather than for a fixed time, then let the detectors settle.
+    eventually(
+        lambda: (state / "outbox.sqlite3").exists() and outbox_rows(state) >= true_total * 0.9,
+        timeout_s=rows[-1].t_ms / 1000 + 60,
+        what="the trace's crossings stored",
+    )
+    time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     with sqlite3.connect(state / "outbox.sqlite3") as db:
@@ -260,9 +266,7 @@ def test_events_stamped_before_ntp_are_corrected_before_they_go_out(
         _, ao, ai = DOORS[0]
         walk(mock_factory, ao, ai, "in")
         walk(mock_factory, ao, ai, "out")
-        deadline = time.monotonic() + 5
-        while agent.outbox.provisional(boot_id()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        eventually(lambda: agent.outbox.provisional(boot_id()) >= 2, 5, "two held events")
         time.sleep(1.0)
         assert events(rec, "crossing") == []  # held while the clock is wrong
         synced[0] = True

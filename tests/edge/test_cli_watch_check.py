@@ -15,8 +15,8 @@ import pytest
 
 from footfall_edge.cli import build_parser
 from footfall_edge.trace import read_trace
+from footfall_sim.localservices import Mosquitto, free_port
 from tests.support.edge import edge_settings, edge_toml
-from tests.support.services import Mosquitto, free_port
 
 TRACE = """t_ms,door,beam,blocked
 300,door-a,outer,1

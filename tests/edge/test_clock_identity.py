@@ -27,11 +27,11 @@ from footfall_contract.timefmt import parse_ts
 from footfall_edge.outbox import NewEvent, Outbox
 from footfall_edge.simulation.doorway import DoorwayProfile, simulate
 from footfall_edge.trace import write_trace
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.edge.clocked_agent import set_clock
 from tests.support.collector import InfluxQuery, collector_settings, small_site, wait_for
 from tests.support.edge import edge_settings, edge_toml
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 
 PREFIX = "footfall/v1/test-site/agent/pi-1"
 DAY_MS = 86_400_000

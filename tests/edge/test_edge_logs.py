@@ -17,11 +17,11 @@ import pytest
 
 from footfall_edge.detection import DetectorConfig
 from footfall_edge.trace import read_trace, replay
+from footfall_sim.localservices import Mosquitto, free_port
 from tests.edge.clocked_agent import set_clock
 from tests.support.collector import wait_for
 from tests.support.edge import edge_settings, edge_toml
 from tests.support.mqtt import Recorder
-from tests.support.services import Mosquitto, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ from footfall_contract.messages import CrossingBatch
 from footfall_contract.timefmt import format_ts
 from footfall_edge.agent import OutboxAgent
 from footfall_edge.outbox import NewEvent, Outbox, OutboxLocked
+from footfall_sim.localservices import Mosquitto
 from tests.support.edge import edge_settings, edge_toml
 from tests.support.mqtt import Recorder
-from tests.support.services import Mosquitto
 
 PREFIX = "footfall/v1/test-site/agent/pi-1"
 T0 = 1_795_428_000_000  # 2026-11-23T10:00:00Z

@@ -17,6 +17,7 @@ from footfall_contract.timefmt import format_ts
 from footfall_edge.agent import OutboxAgent
 from footfall_edge.outbox import NewEvent, Outbox, StoredEvent
 from footfall_edge.publisher import Publisher
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.support.collector import (
     InfluxQuery,
     collector_settings,
@@ -26,7 +27,6 @@ from tests.support.collector import (
 )
 from tests.support.edge import edge_settings
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 
 PREFIX = "footfall/v1/test-site/agent/pi-1"
 DOORS = ["centre-main", "library-main", "library-mall", "kela-door", "youth-door"]

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from footfall_collector import schema
-from footfall_collector.config import InfluxSettings
-from footfall_collector.influx import InfluxV1
 from footfall_collector.points import Point
 from footfall_contract.site import Site, load_site
+from tests.support.influxdata import write_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 ISO_OMENA = ROOT / "deploy" / "sites" / "iso-omena.yaml"
@@ -228,15 +227,6 @@ def iso_omena() -> Site:
     return load_site(ISO_OMENA)
 
 
-def write(url: str, points: list[Point], rp: str | None = None) -> None:
-    client = InfluxV1(InfluxSettings(url=url, database="footfall"))
-    try:
-        for i in range(0, len(points), 5000):
-            client.write([p.line() for p in points[i : i + 5000]], rp=rp)
-    finally:
-        client.close()
-
-
 def admin(url: str, q: str) -> None:
     import json
 
@@ -256,6 +246,10 @@ def prepare_database(url: str) -> None:
     )
 
 
-def load(url: str, sc: Scenario) -> None:
-    write(url, sc.hourly_points() + sc.daily_points(), rp=schema.ROLLUP_RP)
-    write(url, sc.crossing_points())
+def load(url: str, *scenarios: Scenario) -> None:
+    """The database (rollups kept for ever), then each scenario's rollups and crossings."""
+    prepare_database(url)
+    for sc in scenarios:
+        rollups = sc.hourly_points() + sc.daily_points()
+        write_lines(url, [p.line() for p in rollups], rp=schema.ROLLUP_RP, create=False)
+        write_lines(url, [p.line() for p in sc.crossing_points()], create=False)

@@ -18,9 +18,9 @@ from openpyxl import load_workbook
 
 from footfall_report.cli import main
 from footfall_report.mail import LEDGER_FILE
+from footfall_sim.localservices import Influx, free_port
 from tests.alerts.sinks import SmtpSink
-from tests.report.data import ISO_OMENA, Scenario, build_month, iso_omena, load, prepare_database
-from tests.support.services import Influx, free_port
+from tests.report.data import ISO_OMENA, Scenario, build_month, iso_omena, load
 
 pytestmark = pytest.mark.services
 
@@ -29,7 +29,6 @@ NOW = "2026-12-01T06:30:00Z"  # 08:30 in Helsinki on the 1st: November is comple
 
 @pytest.fixture
 def november(influx: Influx) -> Scenario:
-    prepare_database(influx.url)
     sc = build_month(iso_omena(), 2026, 11, per_open_hour=2, seed=3)
     load(influx.url, sc)
     return sc

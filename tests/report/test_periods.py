@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from footfall_report.periods import PeriodError, local_date, parse_period
+from footfall_contract.hours import local_date
+from footfall_report.periods import PeriodError, parse_period
 from tests.support.collector import small_site
 
 SITE = small_site()  # Europe/Helsinki
@@ -56,7 +57,7 @@ def test_dst_days_have_23_and_25_hours(
 def test_local_date_of_midnight_rows_on_dst_days() -> None:
     for day in (dt.date(2026, 3, 29), dt.date(2026, 3, 30), dt.date(2026, 10, 25)):
         midnight = dt.datetime.combine(day, dt.time(0), tzinfo=SITE.tz)
-        assert local_date(int(midnight.timestamp() * 1000), SITE.tz) == day
+        assert local_date(SITE, int(midnight.timestamp() * 1000)) == day
 
 
 def test_week_month_year() -> None:

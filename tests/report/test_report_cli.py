@@ -1,7 +1,8 @@
 """footfall-report end to end against a real InfluxDB: known crossings of October and
 November 2026 at Iso Omena, the rollups they make (counted by hand through the door
-algebra in tests/report/data.py), and the CLI's figures in every format checked against
-that truth."""
+algebra in tests/report/data.py), and the CLI's figures as JSON, table and CSV, the
+statistics, a DST day and the doors checked against that truth (the workbook and the page:
+test_report_documents.py; errors: test_report_errors.py)."""
 
 from __future__ import annotations
 
@@ -9,143 +10,27 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from html.parser import HTMLParser
-from pathlib import Path
-from typing import Any
 
 import pytest
-from openpyxl import load_workbook
 
-from footfall_contract.site import Site
-from footfall_report.cli import main
-from tests.report.data import (
-    ISO_OMENA,
-    Scenario,
-    admin,
-    build_month,
-    iso_omena,
-    load,
-    local_day,
-    ms,
-    prepare_database,
+from tests.report.cli_world import (
+    NOV_5,
+    NOV_17,
+    OCT_25,
+    WEEKDAYS,
+    World,
+    change,
+    exits,
+    local_ms,
+    open_days,
+    profile_mean,
+    run,
+    visits,
+    zone_ids,
 )
-from tests.support.services import Influx, free_port
+from tests.report.data import admin
 
-pytestmark = pytest.mark.services
-
-NOW = "2026-12-01T06:30:00Z"
-NOV_17 = dt.date(2026, 11, 17)
-NOV_5 = dt.date(2026, 11, 5)
-OCT_25 = dt.date(2026, 10, 25)
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-@dataclass
-class World:
-    url: str
-    site: Site
-    oct: Scenario
-    nov: Scenario
-
-
-def local_ms(day: dt.date, hour: int, minute: int = 0, fold: int = 0) -> int:
-    site = iso_omena()
-    return ms(dt.datetime.combine(day, dt.time(hour, minute, fold=fold), tzinfo=site.tz))
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = Influx(tmp_path_factory.mktemp("report") / "influxdb")
-    server.start()
-    try:
-        prepare_database(server.url)
-        site = iso_omena()
-        # two people come in at 03:30 on 25 Oct, once in each of the two 03:00 hours
-        dst = [
-            (local_ms(OCT_25, 3, 30, fold=0), "library-mall", "in"),
-            (local_ms(OCT_25, 3, 30, fold=1), "library-mall", "in"),
-        ]
-        assert dst[1][0] - dst[0][0] == 3_600_000
-        october = build_month(site, 2026, 10, seed=8, extra=dst)
-        october.outside_crossings = []
-        november = build_month(site, 2026, 11, seed=7)
-        # no rollups at all on 17 Nov, and none for HUSLAB on the 11th either
-        november.missing = {(z.id, NOV_17) for z in site.zones} | {
-            ("huslab", dt.date(2026, 11, 11))
-        }
-        for hour in (10, 11):  # Kela's agent offline 10:00-12:00 on 5 Nov
-            november.hours["kela"][local_ms(NOV_5, hour)].estimated = True
-        # a year before: the library only, 25 a day, one estimated hour on the 3rd
-        november.extra_daily = [
-            ("library", dt.date(2025, 11, d), 25, 1 if d == 3 else 0) for d in range(1, 31)
-        ]
-        load(server.url, october)
-        load(server.url, november)
-        yield World(server.url, site, october, november)
-    finally:
-        server.kill()
-
-
-@pytest.fixture(autouse=True)
-def _settings(world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("FOOTFALL_INFLUX__URL", world.url)
-    monkeypatch.setenv("FOOTFALL_STATE_DIR", str(tmp_path / "state"))
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    rc = main(["--site", str(ISO_OMENA), "--now", NOW, *args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-# --- the truth, from the scenario ------------------------------------------------------
-
-
-def visits(sc: Scenario, zone: str) -> int:
-    return sc.visits(zone)
-
-
-def exits(sc: Scenario, zone: str) -> int:
-    return sum(
-        h.exits
-        for s, h in sc.hours[zone].items()
-        if (zone, local_day(s, sc.site)) not in sc.missing
-    )
-
-
-def open_days(world: World, zone: str) -> tuple[int, int, int]:
-    """(open, closed, no data) days of November."""
-    days = world.nov.days
-    is_open = [world.site.hours_on(d, zone) is not None for d in days]
-    no_data = sum(
-        1 for d, o in zip(days, is_open, strict=True) if o and (zone, d) in world.nov.missing
-    )
-    return sum(is_open), len(days) - sum(is_open), no_data
-
-
-def change(now: int, then: int) -> float:
-    return round((now - then) / then * 100, 1)
-
-
-def profile_mean(sc: Scenario, zone: str, weekday: int, hour: int) -> float | None:
-    values = []
-    for day in sc.days:
-        if day.weekday() != weekday or (zone, day) in sc.missing:
-            continue
-        values.append(sc.hours[zone][local_ms(day, hour)].entries)
-    return round(sum(values) / len(values), 2) if values else None
-
-
-def zone_ids(world: World) -> list[str]:
-    return [z.id for z in world.site.zones]
-
-
-# --- every format ----------------------------------------------------------------------
+pytestmark = [pytest.mark.services, pytest.mark.usefixtures("report_env")]
 
 
 def test_json_has_the_true_figures(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -309,123 +194,6 @@ def test_csv(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     assert ("library", "Sat", 12) in profile and ("service-point", "Sun", 12) in profile
 
 
-def test_xlsx(world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    path = tmp_path / "nov.xlsx"
-    rc, out, _ = run(capsys, "--period", "2026-11", "--format", "xlsx", "-o", str(path))
-    assert rc == 0 and out == ""
-    wb = load_workbook(path)
-    assert wb.sheetnames == ["Summary", "Daily", "Hourly profile", "Doors"]
-    summary = wb["Summary"]
-    header = [c.value for c in summary[5]]
-    assert header[:4] == ["Zone", "Name", "Parent", "Visits"]
-    rows: dict[Any, dict[Any, Any]] = {
-        r[0]: dict(zip(header, r, strict=True))
-        for r in summary.iter_rows(min_row=6, values_only=True)
-    }
-    for zone in zone_ids(world):
-        r = rows[zone]
-        assert r["Visits"] == visits(world.nov, zone) and isinstance(r["Visits"], int)
-        assert r["Exits"] == exits(world.nov, zone)
-        peak, peak_at = world.nov.peak(zone)
-        assert r["Peak"] == peak
-        local = dt.datetime.fromtimestamp(peak_at / 1000, world.site.tz).replace(tzinfo=None)
-        assert r["Peak at"] == local
-        assert (r["Open days"], r["Closed days"], r["No-data days"]) == open_days(world, zone)
-        then = visits(world.oct, zone)
-        assert r["Visits month before"] == then
-        assert r["Change vs month before"] == pytest.approx(
-            change(visits(world.nov, zone), then) / 100
-        )
-    assert rows["kela"]["Estimated hours"] == 2
-    assert "estimated (2 h)" in rows["kela"]["Flags"]
-    assert rows["library"]["Visits year before"] == 750
-    assert rows["kela"]["Visits year before"] is None
-    assert rows["kohtaamo"]["Parent"] == "Iso Omena Library"
-    daily = wb["Daily"]
-    head = [c.value for c in daily[1]]
-    cells: dict[tuple[Any, dt.date], dict[Any, Any]] = {}
-    for line in daily.iter_rows(min_row=2, values_only=True):
-        assert isinstance(line[0], dt.datetime)
-        cells[(line[2], line[0].date())] = dict(zip(head, line, strict=True))
-    assert len(cells) == 11 * 30
-    sunday = cells[("kela", dt.date(2026, 11, 8))]
-    assert sunday["Status"] == "closed" and sunday["Visits"] is None
-    assert sunday["Opening hours"] == "closed"
-    nodata = cells[("centre", NOV_17)]
-    assert nodata["Status"] == "no data" and nodata["Visits"] is None
-    day5 = cells[("kela", NOV_5)]
-    assert day5["Visits"] == world.nov.day_visits("kela", NOV_5) and day5["Estimated hours"] == 2
-    assert day5["Opening hours"] == "07:00-20:00"
-    profile = wb["Hourly profile"]
-    hours = [c.value for c in profile[2]]
-    for values in profile.iter_rows(min_row=3, values_only=True):
-        if values[0] == "library" and values[2] == "Mon":
-            assert values[hours.index("12")] == profile_mean(world.nov, "library", 0, 12)
-            assert values[hours.index("03")] == 0  # hourly rows of night hours: 0, not missing
-    doors = {r[0]: (r[2], r[3]) for r in wb["Doors"].iter_rows(min_row=2, values_only=True)}
-    truth = world.nov.door_counts()
-    assert doors["library-mall"] == (truth[("library-mall", "in")], truth[("library-mall", "out")])
-
-
-class _Rows(HTMLParser):
-    """The text cells of every <tr data-...> row, keyed by that attribute's value."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: dict[str, list[str]] = {}
-        self.current: list[str] | None = None
-        self.cell: list[str] | None = None
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if name in ("src", "href") and value:
-                self.urls.append(value)
-        if tag == "tr":
-            key = next((v for n, v in attrs if n.startswith("data-") and v), None)
-            self.current = [] if key else None
-            if key:
-                self.rows[key] = self.current  # type: ignore[assignment]
-        elif tag == "td" and self.current is not None:
-            self.cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self.cell is not None and self.current is not None:
-            self.current.append("".join(self.cell).strip())
-            self.cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self.cell is not None:
-            self.cell.append(data)
-
-
-def test_html(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = run(capsys, "--period", "2026-11", "--format", "html")
-    assert rc == 0
-    assert out.startswith("<!DOCTYPE html>") and "@media print" in out
-    parser = _Rows()
-    parser.feed(out)
-    assert parser.urls == []  # self-contained: nothing fetched
-    assert "<script" not in out and "http" not in out
-    for zone in world.site.zones:
-        cells = parser.rows[zone.id]
-        assert cells[0] == zone.name
-        mark = "*" if zone.id == "kela" else ""
-        assert cells[1] == f"{visits(world.nov, zone.id)}{mark}"
-        assert cells[3] == str(world.nov.peak(zone.id)[0])
-        oct_visits = visits(world.oct, zone.id)
-        assert cells[9] == str(oct_visits)
-        assert cells[10] == f"{change(visits(world.nov, zone.id), oct_visits):+.1f} %"
-    day = parser.rows["2026-11-17"]
-    assert day[1:] == ["no data"] * 11
-    sunday = parser.rows["2026-11-01"]
-    assert sunday[10] == "1!"  # Kela, closed: the one visit shown and flagged
-    assert sunday[4] == "closed"  # the Service Point
-    truth = world.nov.door_counts()
-    door = parser.rows["kela-door"]
-    assert door[2:] == [str(truth[("kela-door", "in")]), str(truth[("kela-door", "out")])]
-
-
 def test_a_dst_day_and_one_zone(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = run(
         capsys,
@@ -532,128 +300,3 @@ def test_doors_beyond_the_raw_retention(world: World, capsys: pytest.CaptureFixt
         assert {k: v for k, v in got.items() if k in truth} == truth
     finally:
         admin(world.url, 'ALTER RETENTION POLICY "autogen" ON "footfall" DURATION INF')
-
-
-# --- errors ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--period", "2026-13"], "bad period '2026-13': the month must be 01 to 12"),
-        (["--period", "soon"], "use a day 2026-11-23, an ISO week 2026-W47"),
-        (["--period", "2026-11", "--zone", "cafe"], "unknown zone 'cafe' in site 'iso-omena'"),
-    ],
-)
-def test_bad_input_exits_2_with_the_reason(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
-) -> None:
-    rc, out, err = run(capsys, *args)
-    assert rc == 2 and out == ""
-    assert message in err and "Traceback" not in err
-
-
-def test_bad_year_and_missing_site(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["--site", str(ISO_OMENA), "--statistics", "26"])
-    assert exit_.value.code == 2
-    assert "bad year '26'" in capsys.readouterr().err
-    rc = main(["--site", str(tmp_path / "nowhere.yaml"), "--period", "2026-11"])
-    assert rc == 2 and "no such site file" in capsys.readouterr().err
-    rc = main(
-        [
-            "--site",
-            str(ISO_OMENA),
-            "--period",
-            "2026-11",
-            "--format",
-            "xlsx",
-            "-o",
-            str(tmp_path / "no" / "x.xlsx"),
-        ]
-    )
-    assert rc == 2 and "no such folder" in capsys.readouterr().err
-
-
-def _script() -> str:
-    return str(Path(sys.executable).with_name("footfall-report"))
-
-
-def test_unreachable_influxdb_is_a_message_not_a_traceback(world: World) -> None:
-    env = {**os.environ, "FOOTFALL_INFLUX__URL": f"http://127.0.0.1:{free_port()}"}
-    p = subprocess.run(
-        [_script(), "--site", str(ISO_OMENA), "--period", "2026-11"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert p.returncode == 2
-    assert "footfall-report: cannot read from InfluxDB" in p.stderr
-    assert "Traceback" not in p.stderr and p.stdout == ""
-    env["FOOTFALL_INFLUX__TIMEOUT_S"] = "-1"
-    p = subprocess.run(
-        [_script(), "--site", str(ISO_OMENA), "--period", "2026-11"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert p.returncode == 2 and "influx.timeout_s" in p.stderr and "Traceback" not in p.stderr
-
-
-def test_console_script_writes_csv(world: World, tmp_path: Path) -> None:
-    env = {**os.environ, "FOOTFALL_INFLUX__URL": world.url}
-    out = tmp_path / "nov.csv"
-    p = subprocess.run(
-        [
-            _script(),
-            "--site",
-            str(ISO_OMENA),
-            "--period",
-            "2026-11",
-            "--now",
-            NOW,
-            "--format",
-            "csv",
-            "-o",
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert p.returncode == 0, p.stderr
-    totals = {r["zone"]: r for r in csv.DictReader(out.open()) if r["section"] == "total"}
-    assert int(totals["library"]["entries"]) == visits(world.nov, "library")
-
-
-@pytest.mark.parametrize("period", ["2026-11", "2026-W47", "2026-11-23", "2026"])
-def test_html_prints_on_one_page(
-    world: World, capsys: pytest.CaptureFixture[str], tmp_path: Path, period: str
-) -> None:
-    """Printed by Chromium (Debian's, never downloaded) to A4: one sheet."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.support.web import CHROMIUM, CHROMIUM_ARGS, chromium_available
-
-    if not chromium_available():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); never downloaded")
-    rc, out, _ = run(capsys, "--period", period, "--format", "html")
-    assert rc == 0
-    page_file = tmp_path / "report.html"
-    page_file.write_text(out)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_file.as_uri())
-            pdf = page.pdf(prefer_css_page_size=True)
-        finally:
-            browser.close()
-    assert requests == [page_file.as_uri()]  # nothing else fetched
-    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
-    assert pages == 1

@@ -18,12 +18,12 @@ from footfall_edge.detection import Crossing
 from footfall_runtime.config import MqttSettings
 from footfall_sim import cli
 from footfall_sim.crowd import SEPARABLE
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_sim.runner import agent_doors, agent_ids, edge_config, run_realtime
 from footfall_sim.scenario import simulate
 from footfall_sim.visitors import ModelParams, VisitorModel
 from tests.support.collector import InfluxQuery, collector_settings, wait_for
 from tests.support.mqtt import Recorder
-from tests.support.services import Influx, Mosquitto
 
 pytestmark = pytest.mark.services
 

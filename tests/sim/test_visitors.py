@@ -13,14 +13,9 @@ import pytest
 
 from footfall_collector.occupancy import OccupancyEngine
 from footfall_contract.site import Site, load_site
+from footfall_sim.demand import default_visits, unit_profiles
 from footfall_sim.scenario import day_window
-from footfall_sim.visitors import (
-    ModelParams,
-    Plan,
-    VisitorModel,
-    default_visits,
-    unit_profiles,
-)
+from footfall_sim.visitors import ModelParams, Plan, VisitorModel
 
 SITES = Path(__file__).parents[2] / "deploy" / "sites"
 MONDAY = dt.date(2026, 11, 23)

@@ -28,10 +28,10 @@ from footfall_collector.schema import CROSSING, VISITS_DAILY, VISITS_HOURLY, ZON
 from footfall_contract.site import Site, load_site
 from footfall_sim.backfill import backfill
 from footfall_sim.crowd import CROWD
+from footfall_sim.localservices import Influx
 from footfall_sim.runner import agent_ids
 from footfall_sim.visitors import ModelParams, VisitorModel
 from tests.support.collector import InfluxQuery
-from tests.support.services import Influx
 
 pytestmark = pytest.mark.services
 

@@ -1,10 +1,11 @@
 """Broker accounts for the deployment tests: a real Mosquitto started from the repository's
 production broker configuration (deploy/mosquitto), and MQTT clients that log in.
 
-`RepoBroker` is `services.Mosquitto` (its own loopback listener, data and log lines first)
-with the production config appended: the listeners move to free loopback ports and every
-absolute path is mapped to the repository or a temporary folder; a path the mapping does
-not know fails the test, so a new path in the config cannot go unnoticed."""
+`RepoBroker` is `footfall_sim.localservices.Mosquitto` (its own loopback listener, data
+and log lines first) with the production config appended: the listeners move to free
+loopback ports and every absolute path is mapped to the repository or a temporary folder;
+a path the mapping does not know fails the test, so a new path in the config cannot go
+unnoticed."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from footfall_sim.localservices import Mosquitto, find_binary, free_port
 from tests.support.mqtt import Recorder
-from tests.support.services import Mosquitto, find_binary, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO_DIR = REPO / "deploy" / "mosquitto"

@@ -1,12 +1,12 @@
 """Collector helpers for tests: a small nested site, publishing, InfluxDB queries, and a
-controllable clock."""
+controllable clock (waiting: tests/support/waiting.py; `wait_for` is its `eventually`)."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from footfall_collector.config import CollectorSettings
 from footfall_contract.site import Site, parse_site
 from footfall_contract.timefmt import format_ts
+from tests.support.waiting import eventually
 
 SITE_YAML = """\
 site: test-site
@@ -132,10 +133,5 @@ class FakeClock:
             self._t = t_ms
 
 
-def wait_for(cond: Callable[[], object], timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout_s} s")
+wait_for = eventually
+"""The collector tests' name for `tests.support.waiting.eventually`."""

@@ -1,16 +1,18 @@
-"""A recording MQTT subscriber for tests."""
+"""A recording MQTT subscriber for tests, and its barrier: `sync()` proves that
+everything the broker had routed to it has arrived."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.support.waiting import barrier, eventually
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,8 @@ class Received:
 
 
 class Recorder:
-    """Subscribes at QoS 1 and keeps every message; `wait_until` polls a condition."""
+    """Subscribes at QoS 1 and keeps every message; `wait_until` polls a condition and
+    `sync` is the barrier before asserting that nothing (more) came."""
 
     def __init__(
         self,
@@ -35,19 +38,26 @@ class Recorder:
         client_id: str = "",
         clean: bool = True,
     ) -> None:
+        self.topic = topic
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._acked: set[int] = set()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean
         )
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.connect(host, port)
         self.client.loop_start()
         if not self._subscribed.wait(10):
             raise TimeoutError("no SUBACK from the broker")
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, *_: Any) -> None:
+        with self._lock:
+            self._acked.add(mid)
+        self._subscribed.set()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -58,14 +68,28 @@ class Recorder:
             return [m for m in self.messages if m.topic.endswith(suffix)]
 
     def wait_until(self, cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if cond():
-                return
-            time.sleep(0.05)
-        raise AssertionError(
-            f"condition not met within {timeout_s} s; got {len(self.messages)} messages"
-        )
+        try:
+            eventually(cond, timeout_s, f"condition on {self.topic!r}", interval_s=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; got {len(self.messages)} messages") from None
+
+    def sync(self, timeout_s: float = 10.0) -> None:
+        """A SUBSCRIBE round trip on this recorder's own connection (to a topic nobody
+        uses; allowed or not, the broker answers). Mosquitto handles a connection's
+        packets in order and writes to each client in order, so when the SUBACK is back,
+        whatever it had routed to this recorder before is in `messages`: the retained
+        messages of its subscription, and every publish that another subscriber has
+        already received (the broker routes a publish to all subscribers at once)."""
+        mids: list[int | None] = []
+
+        def send() -> None:
+            mids.append(self.client.subscribe(f"footfall-test/sync/{id(self)}", qos=1)[1])
+
+        def acked() -> bool:
+            with self._lock:
+                return mids[0] in self._acked
+
+        barrier(send, acked, timeout_s, f"the SUBACK of a sync on {self.topic!r}")
 
     def close(self) -> None:
         self.client.disconnect()

@@ -1,13 +1,12 @@
 """footfall-web for tests and benchmarks: the server (uvicorn in a thread on a free port),
-site variants with fixed opening hours, and headless Debian Chromium through Playwright."""
+site variants with fixed opening hours, seeded occupancy, and where screenshots go
+(Chromium itself: tests/support/browser.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -15,25 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from footfall_contract.site import Site, parse_site
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import free_port, wait_port
 from footfall_web.app import ForecasterFactory, Web, create_app
 from footfall_web.cli import proxy_settings
 from footfall_web.config import WebSettings
 from tests.support.collector import SITE_YAML, now_ms
-from tests.support.services import free_port, wait_port
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 _HOURS = 'opening_hours: {mon-fri: "08:00-20:00", sat: "10:00-16:00"}'
@@ -159,8 +150,21 @@ def web_server(
         server.stop()
 
 
-def chromium_available() -> bool:
-    return os.access(CHROMIUM, os.X_OK) and shutil.which(CHROMIUM) is not None
+@contextmanager
+def board(
+    mqtt_port: int,
+    influx_url: str,
+    sites: list[Site],
+    *,
+    now: Callable[[], float] = time.time,
+    timeout_s: float = 30.0,
+) -> Iterator[tuple[WebServer, httpx.Client]]:
+    """footfall-web with the tests' settings for `sites`, and an HTTP client on it."""
+    with (
+        web_server(web_settings(mqtt_port, influx_url), sites, now=now) as server,
+        httpx.Client(base_url=server.url, timeout=timeout_s) as http,
+    ):
+        yield server, http
 
 
 def screenshot_path(name: str) -> Path:

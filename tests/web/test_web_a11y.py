@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto
 from tests.support.collector import Publisher, now_ms
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import (
     ALWAYS_OPEN,
     WebServer,

@@ -16,18 +16,19 @@ import pytest
 from playwright.sync_api import Browser, expect
 from pydantic import ValidationError
 
+from footfall_alerts.cli import start_with_api
 from footfall_alerts.config import AlertsSettings
 from footfall_alerts.rules import parse_rules
 from footfall_alerts.service import AlertsService
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import alert_topic, zone_occupancy_topic
 from footfall_runtime.config import ConfigError
+from footfall_sim.localservices import Influx, Mosquitto, free_port
 from footfall_web import actions, auth
 from footfall_web.app import Web
 from footfall_web.auth import hash_password
 from footfall_web.config import AlertsApiSettings
 from tests.support.collector import Publisher, now_ms, small_site, wait_for
-from tests.support.services import Influx, Mosquitto, free_port
 from tests.support.web import (
     ALWAYS_OPEN,
     occupancy,
@@ -150,7 +151,7 @@ def alerts(mosquitto: Mosquitto, influx: Influx, tmp_path: Path) -> Iterator[Ale
         tick_s=0.1,
     )
     service = AlertsService(settings, small_site(), parse_rules(RULES, small_site(), "t.yaml"))
-    service.start()
+    start_with_api(service)
     try:
         assert service.ready.wait(10), "footfall-alerts did not connect"
         yield service

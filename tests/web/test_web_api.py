@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto, free_port
 from footfall_web.auth import hash_password, verify_password
 from tests.support.collector import Publisher, now_ms, wait_for
-from tests.support.services import Influx, Mosquitto, free_port
 from tests.support.web import (
     ALWAYS_OPEN,
     NEVER_OPEN,

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from footfall_collector.service import Collector
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web.auth import hash_password
 from tests.support.collector import (
     Publisher,
@@ -21,7 +22,6 @@ from tests.support.collector import (
     now_ms,
     small_site,
 )
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import (
     ALWAYS_OPEN,
     NEVER_OPEN,

@@ -19,18 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from footfall_collector.config import InfluxSettings
-from footfall_collector.influx import connect
-from footfall_collector.points import Point, event_time_ns
-from footfall_collector.schema import (
-    OCCUPANCY,
-    occupancy_history_point,
-    zone_flow_points,
-)
-from footfall_contract.hours import next_reset_after, window_of
+from footfall_collector.points import Point
+from footfall_collector.schema import OCCUPANCY
+from footfall_contract.hours import window_of
 from footfall_contract.timefmt import format_ts
-from tests.support.services import Influx, Mosquitto
-from tests.support.web import ALWAYS_OPEN, site_with_hours, web_server, web_settings
+from footfall_sim.localservices import Influx, Mosquitto
+from tests.support.influxdata import create_database, replay_door, reset_times, write_lines
+from tests.support.web import ALWAYS_OPEN, board, site_with_hours
 
 pytestmark = pytest.mark.services
 
@@ -106,63 +101,24 @@ def door_events() -> list[tuple[int, str]]:
 def write_history(url: str) -> Truth:
     """Writes what the collector (zone_flow) and the history worker (occupancy_history,
     replayed per reset window from 0, never below 0) would; returns the truth."""
-    entered, left = SITE.door_effects(DOOR)
-    assert ZONE in entered
-    events = door_events()
-    lines: list[str] = []
-    levels: dict[int, int] = {}
-    entries: list[int] = []
-    resets: list[int] = []
-    t = window_of(SITE, midnight(FIRST) + 4 * 3600 * 1000).start_ms  # 2026-10-19 03:00
-    while t <= midnight(LAST + dt.timedelta(days=1)):
-        resets.append(t)
-        t = next_reset_after(SITE, t)
-    for start in resets:
-        levels[start * 1_000_000] = 0
-        lines.append(occupancy_history_point(SITE.site, ZONE, 0, 0, start * 1_000_000).line())
-    count = drift = 0
-    window = -1
-    for seq, (ms, direction) in enumerate(events):
-        assert ms not in resets
-        w = window_of(SITE, ms).start_ms
-        if w != window:
-            window, count, drift = w, 0, 0
-        time_ns = event_time_ns(ms, seq)
-        zones_in, zones_out = (entered, left) if direction == "in" else (left, entered)
-        lines += [
-            p.line() for p in zone_flow_points(SITE.site, zones_in, zones_out, "pi-1", time_ns)
-        ]
-        if direction == "in":
-            count += 1
-            entries.append(time_ns)
-        elif count > 0:
-            count -= 1
-        else:
-            drift += 1
-        levels[time_ns] = count
-        lines.append(occupancy_history_point(SITE.site, ZONE, count, drift, time_ns).line())
-        # the live series says something else (processing time): never read for history
-        lines.append(
-            Point(OCCUPANCY, {"site": SITE.site, "zone": ZONE}, {"count": 999}, time_ns).line()
-        )
-    influx = connect(InfluxSettings(url=url, database="footfall"))
-    try:
-        influx.ensure_database()
-        for i in range(0, len(lines), 5000):
-            influx.write(lines[i : i + 5000])
-    finally:
-        influx.close()
-    times = sorted(levels)
-    return Truth(times, [levels[t] for t in times], sorted(entries))
+    # from 2026-10-19 03:00
+    resets = reset_times(
+        SITE, midnight(FIRST) + 4 * 3600 * 1000, midnight(LAST + dt.timedelta(days=1))
+    )
+    replay = replay_door(SITE, DOOR, ZONE, door_events(), resets)
+    # the live series says something else (processing time): never read for history
+    live = [
+        Point(OCCUPANCY, {"site": SITE.site, "zone": ZONE}, {"count": 999}, t).line()
+        for t in replay.crossings
+    ]
+    write_lines(url, replay.lines + live)
+    return Truth([t for t, _ in replay.levels], [c for _, c in replay.levels], replay.entries)
 
 
 @pytest.fixture
 def served(mosquitto: Mosquitto, influx: Influx) -> Iterator[tuple[httpx.Client, Truth]]:
     truth = write_history(influx.url)
-    with (
-        web_server(web_settings(mosquitto.port, influx.url), [SITE]) as server,
-        httpx.Client(base_url=server.url, timeout=30) as http,
-    ):
+    with board(mosquitto.port, influx.url, [SITE]) as (_server, http):
         yield http, truth
 
 
@@ -292,13 +248,8 @@ def test_csv_has_the_same_figures(served: tuple[httpx.Client, Truth]) -> None:
 
 
 def test_bad_parameters_are_400_naming_them(mosquitto: Mosquitto, influx: Influx) -> None:
-    empty = connect(InfluxSettings(url=influx.url, database="footfall"))
-    empty.ensure_database()
-    empty.close()
-    with (
-        web_server(web_settings(mosquitto.port, influx.url), [SITE]) as server,
-        httpx.Client(base_url=server.url, timeout=10) as http,
-    ):
+    create_database(influx.url)
+    with board(mosquitto.port, influx.url, [SITE], timeout_s=10) as (_server, http):
         for params, message in [
             ({"from": "0001-01-01T00:00:00+23:59"}, "from is out of range"),
             ({"to": "9999-12-31T23:59:59-23:59"}, "to is out of range"),

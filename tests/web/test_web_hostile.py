@@ -21,11 +21,11 @@ from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import connect
 from footfall_contract.timefmt import format_ts
 from footfall_runtime.config import MqttSettings
+from footfall_sim.localservices import Influx, Mosquitto, find_binary
 from footfall_web import live as live_module
 from footfall_web.auth import hash_password
 from footfall_web.live import MAX_PAYLOAD_BYTES, MAX_SW_CHARS, LiveState
 from tests.support.collector import Publisher, now_ms, wait_for
-from tests.support.services import Influx, Mosquitto, find_binary
 from tests.support.web import ALWAYS_OPEN, site_with_hours, web_server, web_settings
 
 pytestmark = pytest.mark.services

@@ -19,9 +19,9 @@ from playwright.sync_api import Browser, expect
 
 from footfall_contract.site import load_site
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web import i18n
 from tests.support.collector import Publisher, now_ms, wait_for
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import (
     ALWAYS_OPEN,
     occupancy,

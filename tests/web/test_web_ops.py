@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from footfall_contract.timefmt import format_ts
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web.app import THREADS
 from footfall_web.auth import verify_password
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import ALWAYS_OPEN, seed_occupancy, site_with_hours, web_server, web_settings
 
 SITE = site_with_hours(ALWAYS_OPEN)

@@ -25,8 +25,8 @@ from footfall_collector.schema import (
     crossing_point,
     visits_point,
 )
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web.auth import hash_password
-from tests.support.services import Influx, Mosquitto
 from tests.support.web import (
     ALWAYS_OPEN,
     screenshot_path,

@@ -22,16 +22,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from footfall_collector.config import InfluxSettings
-from footfall_collector.influx import connect
-from footfall_collector.points import event_time_ns
-from footfall_collector.schema import occupancy_history_point, zone_flow_points
-from footfall_contract.hours import next_reset_after, window_of
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web.auth import hash_password
 from tests.support.collector import Publisher
-from tests.support.services import Influx, Mosquitto
+from tests.support.influxdata import create_database, replay_door, reset_times, write_lines
 from tests.support.web import (
     ALWAYS_OPEN,
+    board,
     occupancy,
     screenshot_path,
     seed_typical,
@@ -91,8 +88,6 @@ def write_week(url: str, now_ms: int) -> Truth:
     now, and one walking in at 14:50, after now, who must not count yet), a night
     visitor at 01:30 on Wednesday who stays past the 03:00 reset (the level restarts at
     0, and their exit is then drift: the level never goes below 0)."""
-    entered, left = SITE.door_effects(DOOR)
-    assert ZONE in entered
     rng = random.Random(12)
     events: list[tuple[int, str]] = []
     for k in range(3):
@@ -109,40 +104,11 @@ def write_week(url: str, now_ms: int) -> Truth:
     events.append((local_ms(WEDNESDAY, 5, 0), "out"))  # after the reset: drift
     events.append((local_ms(WEDNESDAY, 14, 50), "in"))  # after "now"
     events.sort()
-    resets = []
-    t = window_of(SITE, local_ms(MONDAY) - 86_400_000).start_ms  # Sunday 03:00
-    while t < local_ms(WEDNESDAY, 23):
-        resets.append(t)
-        t = next_reset_after(SITE, t)
-    lines = [occupancy_history_point(SITE.site, ZONE, 0, 0, r * 1_000_000).line() for r in resets]
-    levels = [(r, 0) for r in resets]
-    entries: list[int] = []
-    window, count, drift = -1, 0, 0
-    for seq, (ms, direction) in enumerate(events):
-        w = window_of(SITE, ms).start_ms
-        if w != window:
-            window, count, drift = w, 0, 0
-        time_ns = event_time_ns(ms, seq)
-        zones_in, zones_out = (entered, left) if direction == "in" else (left, entered)
-        lines += [
-            p.line() for p in zone_flow_points(SITE.site, zones_in, zones_out, "pi-1", time_ns)
-        ]
-        if direction == "in":
-            count += 1
-            entries.append(ms)
-        elif count > 0:
-            count -= 1
-        else:
-            drift += 1
-        levels.append((ms, count))
-        lines.append(occupancy_history_point(SITE.site, ZONE, count, drift, time_ns).line())
-    influx = connect(InfluxSettings(url=url, database="footfall"))
-    try:
-        influx.ensure_database()
-        influx.write(lines)
-    finally:
-        influx.close()
-    return Truth(sorted(levels), sorted(entries))
+    resets = reset_times(SITE, local_ms(MONDAY) - 86_400_000, local_ms(WEDNESDAY, 23))
+    replay = replay_door(SITE, DOOR, ZONE, events, resets)  # from Sunday 03:00
+    write_lines(url, replay.lines)
+    levels = [(t // 1_000_000, count) for t, count in replay.levels]
+    return Truth(levels, [t // 1_000_000 for t in replay.entries])
 
 
 def cells(page: Page, selector: str) -> list[list[str]]:
@@ -170,7 +136,7 @@ def test_agency_page_today_and_this_week_match_the_door_events(
     )
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     try:
-        with web_server(web_settings(mosquitto.port, influx.url), [SITE], now=clock) as server:
+        with board(mosquitto.port, influx.url, [SITE], now=clock) as (server, http):
             page = context.new_page()
             answer = page.goto(server.url + "/zones/test-site/library?lang=en")
             assert answer is not None and answer.status == 200
@@ -223,11 +189,11 @@ def test_agency_page_today_and_this_week_match_the_door_events(
             expect(page.locator("#week-table tr[aria-current=date] th")).to_have_text("Wed 25/11")
 
             # the same figures as the history API gives
-            http = httpx.get(
-                server.url + "/api/v1/sites/test-site/zones/library/history",
+            history = http.get(
+                "/api/v1/sites/test-site/zones/library/history",
                 params={"from": "2026-11-23T00:00:00+02:00", "every": "1d"},
             ).json()
-            assert [p["visits"] for p in http["points"]] == [int(r[1]) for r in week[:3]]
+            assert [p["visits"] for p in history["points"]] == [int(r[1]) for r in week[:3]]
 
             # links: its public display, its reports, today's CSV
             expect(page.locator("#link-public")).to_have_attribute(
@@ -236,7 +202,7 @@ def test_agency_page_today_and_this_week_match_the_door_events(
             expect(page.locator("#link-report-week")).to_have_attribute(
                 "href", "/reports/test-site?period=this-week&zone=library"
             )
-            csv = httpx.get(server.url + str(page.locator("#link-csv").get_attribute("href")))
+            csv = http.get(str(page.locator("#link-csv").get_attribute("href")))
             assert csv.status_code == 200
             rows = csv.text.strip().splitlines()[1:]
             assert [r.split(",")[4] for r in rows] == [r[3] for r in expected]
@@ -294,11 +260,7 @@ def test_agency_page_needs_the_boards_login(mosquitto: Mosquitto, influx: Influx
             "History is not available right now: InfluxDB unavailable: query error: "
             "database not found: footfall"
         ) in r.text
-        db = connect(InfluxSettings(url=influx.url, database="footfall"))
-        try:
-            db.ensure_database()
-        finally:
-            db.close()
+        create_database(influx.url)
         r = http.get("/zones/test-site/library")
         assert r.status_code == 200 and 'id="visits-today"' in r.text
 

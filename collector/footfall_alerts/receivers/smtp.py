@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import smtplib
-import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 
-from ..config import SmtpSettings
+from footfall_runtime.smtp import SmtpSettings, deliver
+
 from . import Refused, Retryable, text
 
 
@@ -30,34 +28,6 @@ def build(
     msg["X-Footfall-Alert-Ids"] = ",".join(a["id"] for a in notification["alerts"])
     msg.set_content(text.body(notification))
     return msg
-
-
-@functools.lru_cache(maxsize=4)
-def _context(ca_certs: Path | None) -> ssl.SSLContext:
-    """Loading the system's CA store takes tens of ms: once per CA file, not per mail."""
-    return ssl.create_default_context(cafile=str(ca_certs) if ca_certs else None)
-
-
-def deliver(settings: SmtpSettings, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
-    """One SMTP session for one message (TLS, STARTTLS or plain, login when set); the
-    recipients the server refused while taking it for the others. smtplib's errors
-    pass through: each caller decides what is worth a retry."""
-    host = settings.host
-    if not host:
-        raise ValueError("no SMTP server configured (FOOTFALL_SMTP__HOST)")
-    context = _context(settings.ca_certs) if settings.security != "none" else None
-    client: smtplib.SMTP
-    if settings.security == "tls":
-        client = smtplib.SMTP_SSL(host, settings.port, timeout=settings.timeout_s, context=context)
-    else:
-        client = smtplib.SMTP(host, settings.port, timeout=settings.timeout_s)
-    with client:
-        if settings.security == "starttls":
-            client.starttls(context=context)
-        if settings.username:
-            password = settings.password.get_secret_value() if settings.password else ""
-            client.login(settings.username, password)
-        return client.send_message(msg)
 
 
 def send(settings: SmtpSettings, to: list[str], notification: Mapping[str, Any], key: str) -> None:

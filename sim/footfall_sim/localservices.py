@@ -1,6 +1,9 @@
-"""Real services for tests, benchmarks and the demo: Mosquitto and InfluxDB started as the
-current user on loopback ports with their data in a given folder. The one place that knows
-how to start, stop, kill and restart them; `deploy/dev/services.sh` runs `main()` below."""
+"""Real local services for the demo, the tests and the benchmarks: Mosquitto and InfluxDB
+started as the current user on loopback ports with their data in a given folder. The one
+place that knows how to start, stop, kill and restart them, so that every user of a local
+broker or database gets the same configuration; `deploy/dev/services.sh` runs `main()`
+below. Standard library only (no test framework): it ships in footfall_sim, which every
+install has."""
 
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def find_binary(name: str) -> str:
     for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise FileNotFoundError(f"{name} is not installed: run scripts/setup.sh")
+    raise FileNotFoundError(f"{name} is not installed: run deploy/dev/setup.sh")
 
 
 class Service:

@@ -1,0 +1,90 @@
+"""The board's live stream (server-sent events): a snapshot, then every change of the
+wanted sites as paho hands it over, a tick every 15 s, and a fresh snapshot for a client
+that fell too far behind. Ends at once when the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import StreamingResponse
+
+from .. import sse
+from ..deps import UserDep, WebDep
+from ..live import Change
+from ..state import CLOSE, Web
+
+KEEPALIVE_S = 15.0
+_RESYNC = Change("resync", "", "", {})
+router = APIRouter()
+
+
+async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIterator[bytes]:
+    """A snapshot, then every change of the wanted sites; a tick with the server time
+    every 15 s (keeps proxies open, lets the board judge staleness); a fresh snapshot
+    when this client fell too far behind."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=1000)
+
+    def put(change: Change) -> None:
+        try:
+            queue.put_nowait(change)
+        except asyncio.QueueFull:
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(_RESYNC)
+
+    def listener(change: Change) -> None:
+        if change.site in wanted or change is CLOSE:
+            # RuntimeError: the loop is closed, the server is going away
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(put, change)
+
+    web.live.add_listener(listener)
+    if web.closing:
+        return
+    event_id = 0
+    try:
+        yield sse.format_retry(1000)
+        yield sse.format_event(
+            "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
+        )
+        while True:
+            try:
+                change = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield sse.format_event("tick", {"now": web.now_ms()})
+                continue
+            event_id += 1
+            if change is CLOSE:
+                return
+            if change is _RESYNC:
+                yield sse.format_event(
+                    "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
+                )
+            else:
+                yield sse.format_event(change.kind, change.data, event_id)
+    finally:
+        web.live.remove_listener(listener)
+
+
+@router.get("/api/v1/stream", include_in_schema=False, response_model=None)
+async def stream(
+    request: Request,
+    web: WebDep,
+    _user: UserDep,
+    site: Annotated[list[str] | None, Query()] = None,
+) -> StreamingResponse:
+    wanted = site or list(web.sites)
+    for s in wanted:
+        web.site(s)
+    return StreamingResponse(
+        live_events(web, request, set(wanted)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
