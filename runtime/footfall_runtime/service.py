@@ -79,15 +79,47 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
+class StopFlag:
+    """Set by a signal handler, so without a lock: Python runs a handler on the main
+    thread between two bytecodes, maybe while that thread holds the very lock a
+    `threading.Event.set()` would take (a second SIGTERM arriving inside the first one's
+    handler deadlocked the collector's stop that way). Waiting polls instead."""
+
+    POLL_S = 0.05
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._set:
+            left = self.POLL_S
+            if deadline is not None:
+                left = min(left, deadline - time.monotonic())
+            if left <= 0:
+                break
+            time.sleep(left)
+        return self._set
+
+
 @contextmanager
-def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[threading.Event]:
-    """An event set by SIGTERM (systemd's stop) or SIGINT (Ctrl-C); `on_stop` also runs
-    from the handler, for work that must be interrupted at once (a wait for InfluxDB at
-    start). `kill -USR1 PID` prints every thread's stack to stderr. The previous handlers
-    come back on exit, so tests may use it in-process."""
-    stop = threading.Event()
+def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[StopFlag]:
+    """A flag set by SIGTERM (systemd's stop) or SIGINT (Ctrl-C); `on_stop` also runs,
+    once, from the first signal's handler, for work that must be interrupted at once (a
+    wait for InfluxDB at start); later signals do nothing more. `kill -USR1 PID` prints
+    every thread's stack to stderr. The previous handlers come back on exit, so tests
+    may use it in-process."""
+    stop = StopFlag()
 
     def handler(_signum: int, _frame: object) -> None:
+        if stop.is_set():
+            return
         stop.set()
         if on_stop is not None:
             on_stop()

@@ -1,0 +1,59 @@
+"""The service runtime's stop: a burst of SIGTERMs (systemd's stop, then an operator's
+kill, then the demo's stop script) must end the service once and cleanly. A handler that
+took a lock once deadlocked the collector when the second signal arrived inside the
+first one's handler."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from footfall_runtime.service import StopFlag
+from tests.support.waiting import eventually
+
+SERVICE = textwrap.dedent(
+    """
+    import sys, threading, time
+    from footfall_runtime.service import run_until_signal
+
+    inner = threading.Event()  # what a service's interrupt() sets, as the collector's does
+    def start():
+        print("started", flush=True)
+    def interrupt():
+        for _ in range(2000):  # keep the handler busy inside Event.set() and its lock
+            inner.set()
+            inner.clear()
+        inner.set()
+    def stop():
+        print("stopped", flush=True)
+    sys.exit(run_until_signal(start, stop, interrupt=interrupt, tick_s=0.01))
+    """
+)
+
+
+def test_a_burst_of_sigterms_stops_the_service_once() -> None:
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True, env=os.environ
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "started"
+        for _ in range(50):
+            proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0
+        assert out.split() == ["stopped"]
+
+
+def test_the_stop_flag_waits_and_answers_without_a_lock() -> None:
+    flag = StopFlag()
+    t0 = time.monotonic()
+    assert flag.wait(0.2) is False
+    assert time.monotonic() - t0 >= 0.2
+    flag.set()
+    assert flag.wait(5) is True
+    eventually(flag.is_set, 1, "the flag")
