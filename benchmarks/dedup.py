@@ -120,7 +120,7 @@ def child_rebuild(kind: str, url: str, now_ms: int) -> dict[str, Any]:
         occupancy, held = old_rebuild(InfluxV1(settings.influx), last_reset_before(site, now_ms))
     else:
         collector = Collector(settings, site, clock=FakeClock(now_ms))
-        collector._rebuild()
+        collector._rebuild(collector._states[site.site])
         occupancy = {z: v["count"] for z, v in collector.occupancy().items()}
         held = collector.dedup_keys
     seconds = time.perf_counter() - t0

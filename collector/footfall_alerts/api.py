@@ -3,7 +3,13 @@
 
 Access: `/api/v1/*` needs `Authorization: Bearer <token>` when `http.tokens` are set;
 without tokens the service only listens on loopback (it refuses to start elsewhere).
-`/healthz` and `/metrics` stay open (no alert content, for monitoring)."""
+`/healthz` and `/metrics` stay open (no alert content, for monitoring).
+
+Sites: every `/api/v1/...` path is also served under `/sites/{site}/` for that site alone
+(the board's `alerts.url` = `http://HOST:9110/sites/{site}`). Without the prefix, a
+service of one site acts on it as always; one of several sites lists every site's alerts
+and silences (each naming its site), acknowledges an alert id held by one site and
+removes a silence by its id, and asks for the prefix to add a silence."""
 
 from __future__ import annotations
 
@@ -34,23 +40,31 @@ from .status import silence_json
 
 class AlertsApi(Protocol):
     """What the API needs of the service (footfall_alerts.service.AlertsService, which
-    cli.py hands in): read-only attributes, the status and one way to change the engine."""
+    cli.py hands in): read-only attributes, the status and one way to change an engine."""
 
     @property
     def settings(self) -> AlertsSettings: ...
     @property
     def token_required(self) -> bool: ...
     @property
-    def site(self) -> Site: ...
-    @property
-    def engine(self) -> Engine: ...
-    @property
     def clock(self) -> Clock: ...
     @property
     def metrics(self) -> Metrics: ...
-    def snapshot_alerts(self) -> dict[str, Any]: ...
+    def site_ids(self) -> list[str]: ...
+    def unit(self, site: str) -> SiteUnit: ...
+    def sites_with(self, *, alert: str | None = None, silence: str | None = None) -> list[str]: ...
+    def snapshot_alerts(self, site: str | None = None) -> dict[str, Any]: ...
     def health(self) -> dict[str, Any]: ...
-    def apply(self, action: Callable[[Engine, int], list[Effect]]) -> None: ...
+    def apply(self, site: str, action: Callable[[Engine, int], list[Effect]]) -> None: ...
+
+
+class SiteUnit(Protocol):
+    """What the API reads of one site's alerting (sitealerts.SiteAlerts)."""
+
+    @property
+    def site(self) -> Site: ...
+    @property
+    def engine(self) -> Engine: ...
 
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
@@ -130,18 +144,50 @@ def make_app(service: AlertsApi) -> FastAPI:
 
     api = APIRouter(dependencies=[Depends(authorized)])
 
+    def site_of(request: Request) -> str | None:
+        """The site of `/sites/{site}/...` (404 when not served here); without the
+        prefix the one site served, or None when there are several."""
+        served = service.site_ids()
+        site = request.path_params.get("site")
+        if site is None:
+            return served[0] if len(served) == 1 else None
+        if site not in served:
+            raise HTTPException(
+                404, f"site {site!r} is not served here (sites: {', '.join(served) or 'none'})"
+            )
+        return str(site)
+
+    def holder(site: str | None, found: list[str], what: str) -> str:
+        """The site to act on: the requested one, else the one site holding `what`."""
+        if site is not None:
+            return site
+        if len(found) > 1:
+            raise HTTPException(
+                409,
+                f"{what} is open at several sites ({', '.join(found)}): use "
+                "/sites/{site}/api/v1/...",
+            )
+        return found[0] if found else ""
+
     @api.get("/api/v1/alerts")
-    def alerts() -> dict[str, Any]:
-        return service.snapshot_alerts()
+    def alerts(request: Request) -> dict[str, Any]:
+        return service.snapshot_alerts(site_of(request))
 
     @api.get("/api/v1/silences")
-    def silences() -> list[dict[str, Any]]:
-        return list(service.snapshot_alerts()["silences"])
+    def silences(request: Request) -> list[dict[str, Any]]:
+        return list(service.snapshot_alerts(site_of(request))["silences"])
 
     @api.post("/api/v1/silences", status_code=201)
-    def add_silence(body: SilenceIn) -> dict[str, Any]:
+    def add_silence(request: Request, body: SilenceIn) -> dict[str, Any]:
+        site = site_of(request)
+        if site is None:
+            raise HTTPException(
+                422,
+                "this service serves several sites: add the silence at "
+                f"/sites/{{site}}/api/v1/silences (sites: {', '.join(service.site_ids())})",
+            )
         matchers = {k: v for k, v in body.matchers.model_dump().items() if v is not None}
-        _check_matchers(service, matchers)
+        _check_matchers(service.unit(site), matchers)
         until = _silence_end(body, service.clock.now_ms())
         made: list[Silence] = []
 
@@ -151,31 +197,40 @@ def make_app(service: AlertsApi) -> FastAPI:
             return effects
 
         try:
-            service.apply(action)
+            service.apply(site, action)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+        except KeyError:  # removed from the folder meanwhile
+            raise HTTPException(404, f"site {site!r} is no longer served here") from None
         return silence_json(made[0])
 
     @api.delete("/api/v1/silences/{silence_id}", status_code=204)
-    def remove_silence(silence_id: str) -> Response:
+    def remove_silence(request: Request, silence_id: str) -> Response:
+        site = holder(
+            site_of(request), service.sites_with(silence=silence_id), f"silence {silence_id!r}"
+        )
         try:
-            service.apply(lambda engine, at: engine.remove_silence(silence_id, at))
+            service.apply(site, lambda engine, at: engine.remove_silence(silence_id, at))
         except KeyError:
             raise HTTPException(404, f"no silence {silence_id!r}") from None
         return Response(status_code=204)
 
     @api.post("/api/v1/alerts/{alert_id}/ack")
-    def acknowledge(alert_id: str, body: AckIn) -> dict[str, Any]:
+    def acknowledge(request: Request, alert_id: str, body: AckIn) -> dict[str, Any]:
+        site = holder(site_of(request), service.sites_with(alert=alert_id), f"alert {alert_id!r}")
         try:
-            service.apply(lambda engine, at: engine.acknowledge(alert_id, body.by, body.reason, at))
+            service.apply(
+                site, lambda engine, at: engine.acknowledge(alert_id, body.by, body.reason, at)
+            )
         except KeyError:
             raise HTTPException(
                 404, f"no firing alert {alert_id!r} (see GET /api/v1/alerts)"
             ) from None
-        found = [a for a in service.snapshot_alerts()["alerts"] if a["id"] == alert_id]
+        found = [a for a in service.snapshot_alerts(site)["alerts"] if a["id"] == alert_id]
         return found[0] if found else {"id": alert_id}
 
     app.include_router(api)
+    app.include_router(api, prefix="/sites/{site}")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -215,7 +270,7 @@ def _silence_end(body: SilenceIn, now: int) -> int:
     return until
 
 
-def _check_matchers(service: AlertsApi, matchers: dict[str, str]) -> None:
+def _check_matchers(service: SiteUnit, matchers: dict[str, str]) -> None:
     if not matchers:
         raise HTTPException(
             422, "matchers: give at least one of alert, rule, kind, zone, agent, door, source"

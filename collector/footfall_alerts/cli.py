@@ -1,18 +1,23 @@
-"""`footfall-alerts run --site SITE.yaml [--rules RULES.yaml] [--config alerts.toml]` and
-`footfall-alerts check-rules RULES.yaml --site SITE.yaml`.
+"""`footfall-alerts run (--site SITE.yaml [--rules RULES.yaml] | --sites-dir DIR [--shard
+K/N] [--only ID,...]) [--config alerts.toml]` and `footfall-alerts check-rules RULES.yaml
+--site SITE.yaml`.
 
 `run` is where the process is put together: the service, then its HTTP API handed the
-service (so neither imports the other), until SIGTERM or SIGINT."""
+service (so neither imports the other), with `--sites-dir` the folder watcher (read again
+on SIGHUP and every `sites.poll_s` seconds), until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from footfall_contract.shards import Shard, parse_shard
 from footfall_contract.site import Site, SiteError, load_site
+from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.service import run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 
@@ -45,6 +50,10 @@ def start_with_api(service: AlertsService) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.sites_dir is not None:
+        return cmd_run_folder(args)
+    if args.shard is not None or args.only is not None:
+        raise ConfigError("--shard and --only go with --sites-dir, not --site")
     from .service import AlertsService
 
     site = load_site(args.site)
@@ -71,6 +80,73 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
 
     return run_until_signal(start, service.stop)
+
+
+def _only(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return sorted({v.strip() for value in values for v in value.split(",") if v.strip()})
+
+
+def cmd_run_folder(args: argparse.Namespace) -> int:
+    from .service import AlertsService
+    from .sitewatch import SiteWatcher
+
+    if args.rules is not None:
+        raise ConfigError(
+            "--rules goes with --site; with --sites-dir each site's rules are SITE.alerts.yaml"
+        )
+    if not args.sites_dir.is_dir():
+        raise ConfigError(f"{args.sites_dir}: no such sites folder")
+    shard: Shard | None = None
+    if args.shard is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as exc:
+            raise ConfigError(f"--shard: {exc}") from None
+    settings = load_settings(AlertsSettings, args.config)
+    service = AlertsService(settings, shard=shard)
+    watcher = SiteWatcher(SiteFolder(args.sites_dir, shard, _only(args.only)), service)
+    try:
+        watcher.scan()
+    except BaseException:
+        service.stop()
+        raise
+    served = service.site_ids()
+    if not served and (service.refused or shard is None):
+        service.stop()
+        problems = "; ".join(service.refused.values()) or "no site files (NAME.yaml) in it"
+        raise ConfigError(f"{args.sites_dir}: no site to serve: {problems}")
+    log.info(
+        "alerts for %d sites of %s%s: %s; state in %s; MQTT client id %s",
+        len(served),
+        args.sites_dir,
+        f" (shard {shard})" if shard is not None else "",
+        ", ".join(served) or "none yet",
+        settings.state_dir,
+        service.intake.client_id,
+    )
+
+    def start() -> None:
+        start_with_api(service)
+        watcher.start(settings.sites.poll_s)
+        if service.http is not None:
+            log.info(
+                "API on http://%s:%s/api/v1/alerts, per site /sites/SITE/api/v1/alerts (%s)",
+                service.http.host,
+                service.http.port,
+                "bearer token required" if service.token_required else "no token: loopback only",
+            )
+
+    def stop() -> None:
+        watcher.stop()
+        service.stop()
+
+    previous = signal.signal(signal.SIGHUP, lambda _s, _f: watcher.reload())
+    try:
+        return run_until_signal(start, stop)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def cmd_check_rules(args: argparse.Namespace) -> int:
@@ -103,9 +179,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="evaluate alert rules on the live MQTT state and notify")
-    run.add_argument("--site", type=Path, required=True, help="the site's YAML file")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--site", type=Path, help="the site's YAML file")
+    which.add_argument(
+        "--sites-dir",
+        type=Path,
+        help="serve every site file (NAME.yaml) of this folder, each with its "
+        "NAME.alerts.yaml; read again on SIGHUP and every sites.poll_s seconds",
+    )
     run.add_argument(
         "--rules", type=Path, help="rules file (default: SITE.alerts.yaml next to the site)"
+    )
+    run.add_argument("--shard", help="K/N: serve only the sites of shard K of N (with --sites-dir)")
+    run.add_argument(
+        "--only",
+        action="append",
+        metavar="ID[,ID...]",
+        help="serve only these site ids of the folder (with --sites-dir; repeatable)",
     )
     run.add_argument("--config", type=Path, help="alerts.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)

@@ -63,6 +63,14 @@ class DeliverySettings(BaseModel):
     keep_sent_days: float = Field(14.0, gt=0)
 
 
+class SitesSettings(BaseModel):
+    """`--sites-dir`: how often the folder is read again (SIGHUP reads it at once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    poll_s: float = Field(30.0, gt=0)
+
+
 class AlertsSettings(FootfallSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
@@ -71,10 +79,13 @@ class AlertsSettings(FootfallSettings):
     bearer tokens for /api/v1/* (required beyond loopback)."""
     smtp: SmtpSettings = SmtpSettings()
     delivery: DeliverySettings = DeliverySettings()
+    sites: SitesSettings = SitesSettings()
     state_dir: Path = Path("/var/lib/footfall-alerts")
-    """Engine state and the outbox (SQLite): what makes a restart send nothing twice."""
+    """Engine state and the outbox (SQLite), one file per site (SITE.sqlite3): what makes
+    a restart send nothing twice."""
     client_id: str | None = None
-    """Fixed MQTT client id of the persistent session; default footfall-alerts-<site>."""
+    """Fixed MQTT client id of the persistent session; default footfall-alerts-<site>
+    (--site), footfall-alerts-all (--sites-dir) or footfall-alerts-shard-K-of-N."""
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0)
     tick_s: float = Field(1.0, gt=0, le=60)
     drift_poll_s: float = Field(60.0, gt=0)

@@ -1,5 +1,7 @@
-"""MQTT in: the inbox between paho's network thread and the engine, batched so that one
-commit covers a burst, and the acknowledgement that only follows that commit.
+"""MQTT in: the inbox between paho's network thread and the engines, batched so that one
+commit per site covers a burst, and the acknowledgement that only follows that commit.
+One consumer (one persistent session) for every site the service serves; the topics
+follow the sites (`set_sites`) when the site folder changes.
 
 Nothing missed: the persistent MQTT v5 session (fixed client id, QoS 1;
 `footfall_runtime.consumer`) keeps what the agents and the collector publish while the
@@ -41,27 +43,33 @@ Warn = Callable[[str, str], None]
 """(key, message): a warning, at most once a minute per key."""
 
 
+def site_topics(sites: list[str]) -> list[str]:
+    return [t for site in sorted(sites) for t in subscriptions(site)]
+
+
 class MqttIntake:
     def __init__(
         self,
         settings: AlertsSettings,
-        site: Site,
+        client_id: str,
+        sites: list[str],
         metrics: Metrics,
         decide: Decide,
         warn: Warn,
         stopping: threading.Event,
     ) -> None:
         self.settings = settings
-        self.site = site
         self.metrics = metrics
         self._decide = decide
         self._warn = warn
         self._stopping = stopping
         self._inbox: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()
+        self.sites = sorted(sites)
+        self.client_id = client_id
         self.consumer = AckingConsumer(
             settings.mqtt,
-            settings.client_id or f"footfall-alerts-{site.site}",
-            [(t, 1) for t in subscriptions(site.site)],
+            client_id,
+            [(t, 1) for t in site_topics(self.sites)],
             self._on_message,
             logger=log,
             meanwhile="No alert is raised or resolved meanwhile",
@@ -83,6 +91,18 @@ class MqttIntake:
 
     def start(self) -> None:
         self.consumer.start()
+
+    def set_sites(self, sites: list[str]) -> None:
+        """Subscribe to these sites' topics from now on, and to no others. What the
+        broker already queued for a dropped site still arrives (the service drops it)."""
+        old, new = site_topics(self.sites), site_topics(sites)
+        self.sites = sorted(sites)
+        for topic in new:
+            if topic not in old:
+                self.consumer.subscribe(topic, 1)
+        for topic in old:
+            if topic not in new:
+                self.consumer.unsubscribe(topic)
 
     def stop(self) -> None:
         self.consumer.stop()
@@ -127,12 +147,12 @@ class MqttIntake:
         # dropped if reconnected meanwhile: ids of the old connection
         self.consumer.ack_all((generation, msg.mid, msg.qos) for msg in handled)
 
-    def read(self, msg: mqtt.MQTTMessage, now_ms: int) -> list[Observation]:
+    def read(self, site: Site, msg: mqtt.MQTTMessage, now_ms: int) -> list[Observation]:
         """What a message says; one that cannot be read is counted, logged and empty."""
         self.metrics.messages.inc()
         dropped: Dropped = []
         try:
-            obs = observations(self.site, msg.topic, bytes(msg.payload), now_ms, dropped)
+            obs = observations(site, msg.topic, bytes(msg.payload), now_ms, dropped)
         except ValueError as exc:
             self.metrics.rejected.inc()
             self._warn(f"bad:{msg.topic}", f"ignored a message: {exc}")

@@ -1,19 +1,20 @@
-"""footfall-alerts: the engine's state, kept and acted on under one lock.
+"""footfall-alerts: one process serving one site (`--site`) or every site of a folder
+(`--sites-dir`, with `--shard K/N`), with ONE persistent MQTT session for all of them.
 
 Its own process (not part of the collector) so that the collector's exactly-once path
 never waits on a mail server, and so that alerting can be restarted or upgraded alone.
 
-Every change -- MQTT messages (intake.py), an API action, a tick, a drift reading -- runs
-on the engine under one lock and is committed to SQLite together with the outbox entries
-it decided on, before the messages behind it are acknowledged. Nothing sent twice: the
-engine resumes from that state, and the outbox (drained by delivery.py, one channel per
-receiver plus MQTT and InfluxDB, each retried with back-off, in order) marks each entry
-sent once its receiver took it. The HTTP API (api.py) is handed this service by cli.py.
+Each site has its own engine, rules, time zone, opening hours and state file
+(sitealerts.py); what they share is the broker session (intake.py), the InfluxDB client,
+the metrics and the HTTP API (api.py, handed this service by cli.py). A batch of MQTT
+messages is split by site, each site commits its part in its own transaction, and only
+the messages whose site committed are acknowledged. The service lock covers the set of
+sites and every engine call, so a site reloaded or removed (`replace_site`,
+`remove_site`; sitewatch.py decides when) never races a message, a tick or an API action.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -22,228 +23,245 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from footfall_collector.influx import Influx, PermanentWriteError, RetryableWriteError, connect
-from footfall_collector.influxql import tag_is
-from footfall_collector.schema import OCCUPANCY_DRIFT
-from footfall_contract.hours import last_reset_before
+from footfall_collector.influx import Influx, connect
+from footfall_contract.shards import Shard
 from footfall_contract.site import Site
-from footfall_runtime.config import ConfigError
+from footfall_contract.topics import parse_agent_topic, parse_zone_occupancy_topic, topic_kind
 from footfall_runtime.ratelog import LogLimiter
 from footfall_runtime.service import Clock, SystemClock, Threads
 
 from .config import AlertsSettings, token_required
-from .delivery import Delivery
-from .engine import (
-    PUBLISHED,
-    RECORDED,
-    DriftObs,
-    Effect,
-    Engine,
-    FaultObs,
-    Notification,
-    Transition,
-)
+from .engine import Effect, Engine
 from .intake import MqttIntake
 from .metrics import Metrics
-from .rules import EmailReceiver, Route, RulesFile, WebhookReceiver
-from .status import alerts_json, health_json
-from .store import open_store
+from .rules import RulesFile
+from .sitealerts import SiteAlerts, with_defaults
+from .status import all_alerts_json, health_json, sites_health_json
+from .store import Store
+
+__all__ = ["AlertsService", "client_id_for", "with_defaults"]
 
 log = logging.getLogger(__name__)
 
-SAVE_EVERY_MS = 5_000
-"""State that changed without any transition (a zone count, a health time) is saved at
-most this often: retained zone and status topics are delivered again on reconnect."""
 THREAD_JOIN_S = 15.0
 PRUNE_EVERY_S = 3600.0
 
 
-def with_defaults(rules: RulesFile | None, settings: AlertsSettings) -> RulesFile:
-    """Without a rules file: the default rules, and warnings and above by e-mail to
-    `smtp.default_to` when that is set (MQTT and InfluxDB get everything anyway)."""
-    if rules is not None:
-        return rules
-    if not settings.smtp.default_to:
-        return RulesFile()
-    return RulesFile(
-        receivers={"default-email": EmailReceiver(type="email", to=settings.smtp.default_to)},
-        routes=[Route(receivers=["default-email"], severities=["warning", "critical"])],
-    )
+def client_id_for(site: str | None, shard: Shard | None) -> str:
+    """`footfall-alerts-SITE` (--site), `footfall-alerts-all` (a folder) or
+    `footfall-alerts-shard-K-of-N`: a shard's session is its own on any machine."""
+    if site is not None:
+        return f"footfall-alerts-{site}"
+    return f"footfall-alerts-{shard.client_suffix}" if shard is not None else "footfall-alerts-all"
+
+
+def site_of_topic(topic: str) -> str | None:
+    """The site a subscribed topic is about; None when it is not one of ours."""
+    try:
+        if topic_kind(topic) == "zone":
+            return parse_zone_occupancy_topic(topic).site
+        return parse_agent_topic(topic).site
+    except ValueError:
+        return None
 
 
 class AlertsService:
     def __init__(
         self,
         settings: AlertsSettings,
-        site: Site,
+        site: Site | None = None,
         rules: RulesFile | None = None,
         clock: Clock | None = None,
         influx: Influx | None = None,
+        *,
+        shard: Shard | None = None,
     ) -> None:
+        """`site` (and its `rules`): the one site of `--site`. Without it, a service of a
+        site folder: sites come with `add_site` (before or after `start`)."""
         self.settings = settings
         # first: refuse to open the API to the network without a token
         self.token_required = settings.http.port is not None and token_required(
             settings.http.host, len(settings.http.tokens)
         )
-        self.site = site
-        self.rules = with_defaults(rules, settings)
+        self.one_site = site is not None
+        self.shard = shard
         self.clock: Clock = clock or SystemClock()
         self.influx = influx or connect(settings.influx)
         self.metrics = Metrics()
-        self.store = open_store(settings.state_dir, site.site)
-        parts = self.store.load_parts()
-        legacy = None if parts else self.store.load_legacy()
-        self.engine = Engine(site, self.rules, state=legacy, parts=parts)
-        for line in self.engine.repairs:
-            log.warning("saved alert state in %s: %s", self.store.path, line)
-        # What restoring repaired, or the whole state of a one-document file, as parts.
-        self.store.commit(
-            self.engine.take_changes(), [], self.clock.now_ms(), drop_legacy=legacy is not None
-        )
-        self._lock = threading.RLock()  # the engine and its saving
-        self._last_save = 0
+        self.refused: dict[str, str] = {}
+        """Files of the folder refused now: path -> `file:line: reason` (sitewatch.py)."""
+        self._sites: dict[str, SiteAlerts] = {}
+        self._lock = threading.RLock()  # the set of sites and every engine call
+        self._started = False
         self._stop = threading.Event()
         self._threads = Threads()
         self._limiter = LogLimiter()
         self.intake = MqttIntake(
-            settings, site, self.metrics, self._decide, self._log_limited, self._stop
-        )
-        self.client = self.intake.client
-        self.ready = self.intake.ready
-        self.delivery = Delivery(
             settings,
-            site,
-            self.rules,
-            self.store,
-            self.influx,
-            self.client,
+            settings.client_id or client_id_for(site.site if site else None, shard),
+            [site.site] if site else [],
             self.metrics,
-            self.clock,
+            self._decide,
             self._log_limited,
             self._stop,
         )
+        self.client = self.intake.client
+        self.ready = self.intake.ready
         self.http: Any = None
         """The HTTP API once cli.start_with_api started it (stopped with the service)."""
-        self._check_receivers()
+        if site is not None:
+            self.add_site(site, rules)
+
+    # -- the one site of `--site` ------------------------------------------------------------
+
+    def only(self) -> SiteAlerts:
+        with self._lock:
+            if len(self._sites) != 1:
+                raise LookupError(f"this service serves {len(self._sites)} sites, not one")
+            return next(iter(self._sites.values()))
+
+    @property
+    def site(self) -> Site:
+        return self.only().site
+
+    @property
+    def rules(self) -> RulesFile:
+        return self.only().rules
+
+    @property
+    def engine(self) -> Engine:
+        return self.only().engine
+
+    @property
+    def store(self) -> Store:
+        return self.only().store
 
     @property
     def mqtt_connected(self) -> bool:
         return self.intake.connected
 
-    def _check_receivers(self) -> None:
-        for name, receiver in self.rules.receivers.items():
-            if isinstance(receiver, EmailReceiver) and not self.settings.smtp.host:
-                raise ConfigError(
-                    f"receiver {name!r} sends e-mail but no SMTP server is set "
-                    "(FOOTFALL_SMTP__HOST or [smtp] host in the config file)"
-                )
-            if isinstance(receiver, WebhookReceiver) and receiver.url_env:
-                try:
-                    receiver.resolved_url()
-                except ValueError as exc:
-                    raise ConfigError(f"receiver {name!r}: {exc}") from None
+    # -- the sites served --------------------------------------------------------------------
+
+    def site_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._sites)
+
+    def unit(self, site: str) -> SiteAlerts:
+        """The site's alerting; KeyError when it is not served here."""
+        with self._lock:
+            return self._sites[site]
+
+    def add_site(self, site: Site, rules: RulesFile | None) -> None:
+        """Serve a new site: its state file opened (ConfigError when it cannot be, or a
+        receiver cannot work), subscribed, and started if the service is."""
+        unit = self._open(site, rules)
+        with self._lock:
+            if site.site in self._sites:
+                unit.halt()
+                unit.close()
+                raise ValueError(f"site {site.site!r} is served already")
+            self._sites[site.site] = unit
+            self.intake.set_sites(list(self._sites))
+            if self._started:
+                unit.start()
+
+    def replace_site(self, site: Site, rules: RulesFile | None) -> None:
+        """Reload a served site with a new site file or rules, from its saved state. If
+        the new version cannot be opened the old one keeps running (the error is raised)."""
+        with self._lock:  # no message, tick or action reaches the old engine meanwhile
+            old = self._sites[site.site]
+            old.flush()  # saved: the new engine resumes from exactly this
+            new = self._open(site, rules)
+            old.halt()
+            self._sites[site.site] = new
+        old.close()  # its delivery threads end before the new ones start: none sent twice
+        if self._started:
+            new.start()
+
+    def remove_site(self, site_id: str) -> None:
+        """Stop serving a site; its state file stays (a site put back resumes from it)."""
+        with self._lock:
+            old = self._sites.pop(site_id)
+            self.intake.set_sites(list(self._sites))
+            old.halt()
+        old.close()
+
+    def _open(self, site: Site, rules: RulesFile | None) -> SiteAlerts:
+        return SiteAlerts(
+            self.settings,
+            site,
+            rules,
+            clock=self.clock,
+            influx=self.influx,
+            client=self.client,
+            metrics=self.metrics,
+            warn=self._log_limited,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        with self._lock:  # pipeline_silent: the collector's heartbeat is awaited from now
-            self.engine.watch(self.clock.now_ms())
-        for channel in self.delivery.channels():
-            self._threads.spawn(functools.partial(self.delivery.run, channel), f"deliver-{channel}")
+        with self._lock:
+            self._started = True
+            for unit in self._sites.values():
+                unit.start()
         self._threads.spawn(self._ticker, "ticker")
         self._threads.spawn(self.intake.run, "messages")
-        if any(r.kind == "drift_clamped" for r in self.engine.rules):
-            self._threads.spawn(self._drift_poller, "drift-poller")
         self.intake.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self.store.wake()
         if self.http is not None:
             self.http.stop()
         self.intake.stop()
         self._threads.join(THREAD_JOIN_S)
-        self.delivery.close()
+        with self._lock:
+            units = list(self._sites.values())
+            for unit in units:
+                unit.halt()
+        for unit in units:
+            unit.close()
         self.influx.close()
-        self.store.close()
 
-    # -- changes to the engine, each committed with what it decided ------------------------
+    # -- changes to the engines ----------------------------------------------------------
 
     def _decide(self, batch: list[mqtt.MQTTMessage]) -> list[mqtt.MQTTMessage] | None:
-        """The messages of a batch on the engine and saved in one transaction; those
-        handled (to acknowledge), or None when saving failed."""
+        """A batch split by site, each part on its site's engine and saved in its own
+        transaction; the messages handled (to acknowledge). A site whose saving failed
+        has none of its messages acknowledged (the broker delivers them again)."""
+        by_site: dict[str | None, list[mqtt.MQTTMessage]] = {}
+        for msg in batch:
+            by_site.setdefault(site_of_topic(msg.topic), []).append(msg)
         handled: list[mqtt.MQTTMessage] = []
-        effects: list[Effect] = []
-        force = False
         with self._lock:
-            for msg in batch:
-                now = self.clock.now_ms()
-                obs = self.intake.read(msg, now)
-                try:
-                    for o in obs:
-                        effects += self.engine.observe(o, now)
-                except Exception:  # not acknowledged: the broker delivers it again
-                    log.exception("failed to handle a message on %s", msg.topic)
+            for site_id, msgs in by_site.items():
+                unit = self._sites.get(site_id) if site_id is not None else None
+                if unit is None:
+                    # a site no longer served (queued before it was unsubscribed), or a
+                    # topic that is no site's: nothing to decide, acknowledged
+                    self.metrics.messages.inc(len(msgs))
+                    handled += msgs
                     continue
-                # Faults are not retained: what they changed must be saved now.
-                force = force or any(isinstance(o, FaultObs) for o in obs)
-                handled.append(msg)
-            try:
-                self._commit(effects, self.clock.now_ms(), force=force)
-            except Exception:  # none acknowledged: the broker delivers them again
-                log.exception("failed to save the state after %d messages", len(handled))
-                return None
+                done = unit.decide(msgs, self.intake.read)
+                if done is not None:
+                    handled += done
         return handled
 
-    def apply(self, action: Callable[[Engine, int], list[Effect]]) -> None:
-        """Run an API action on the engine and commit what it decided."""
+    def apply(self, site: str, action: Callable[[Engine, int], list[Effect]]) -> None:
+        """Run an API action on the site's engine and commit what it decided; KeyError
+        when the site is not served here."""
         with self._lock:
-            now = self.clock.now_ms()
-            effects = action(self.engine, now)
-            self._commit(effects, now, force=True)
+            self._sites[site].apply(action)
 
-    def _commit(self, effects: list[Effect], now: int, force: bool = False) -> None:
-        """Save what changed in the engine state and the entries for `effects` in one
-        transaction (caller holds the lock). Without effects at most every 5 s."""
-        if not effects and not force and now - self._last_save < SAVE_EVERY_MS:
-            return
-        entries: list[tuple[str, dict[str, Any]]] = []
-        for e in effects:
-            if isinstance(e, Transition):
-                self.metrics.transitions.labels(e.state).inc()
-                record = {"state": e.state, "alert": e.alert, "by": e.by, "reason": e.reason}
-                if e.state in RECORDED:
-                    entries.append(("influx", record))
-                if e.state in PUBLISHED:
-                    entries.append(("mqtt", {"alert": e.alert}))
-                # every flap and every new figure: debug only
-                quiet = e.state in ("pending", "cancelled", "updated")
-                log.log(
-                    logging.DEBUG if quiet else logging.INFO,
-                    "alert %s %s: %s",
-                    e.alert["id"],
-                    e.state,
-                    e.alert["summary"],
-                )
-            elif isinstance(e, Notification):
-                self.metrics.notifications.labels(e.receiver, e.event).inc()
-                entries.append((f"receiver:{e.receiver}", self._notification(e)))
-        self.store.commit(self.engine.take_changes(), entries, now)
-        self._last_save = now
-
-    def _notification(self, n: Notification) -> dict[str, Any]:
-        return {
-            "site": self.site.site,
-            "site_name": self.site.name,
-            "receiver": n.receiver,
-            "rule": n.rule,
-            "event": n.event,
-            "alerts": list(n.alerts),
-            "ts_ms": n.ts_ms,
-            "timezone": self.site.timezone,
-            "link": self.settings.link,
-            "board_url": self.settings.board_url,
-        }
+    def sites_with(self, *, alert: str | None = None, silence: str | None = None) -> list[str]:
+        """The sites with an open alert (or a silence) of this id."""
+        with self._lock:
+            return sorted(
+                s
+                for s, u in self._sites.items()
+                if (alert is not None and alert in u.engine.alerts)
+                or (silence is not None and silence in u.engine.silences)
+            )
 
     # -- periodic work ---------------------------------------------------------------------
 
@@ -252,51 +270,48 @@ class AlertsService:
         while not self._stop.wait(self.settings.tick_s):
             try:
                 with self._lock:
-                    now = self.clock.now_ms()
-                    self._commit(self.engine.tick(now), now)
-                    alerts = self.engine.alerts.values()
-                    self.metrics.firing.set(sum(a.state == "firing" for a in alerts))
-                    self.metrics.open_alerts.set(len(alerts))
+                    units = list(self._sites.values())
+                    counts = [u.tick() for u in units]
+                self.metrics.firing.set(sum(f for f, _ in counts))
+                self.metrics.open_alerts.set(sum(o for _, o in counts))
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_EVERY_S
                     keep = self.settings.delivery.keep_sent_days * 86_400_000
-                    self.store.prune(self.clock.now_ms() - round(keep))
-                for channel, (count, _) in self.store.pending().items():
+                    for u in units:
+                        u.store.prune(self.clock.now_ms() - round(keep))
+                outbox: dict[str, int] = {}
+                for u in units:
+                    for channel, (count, _) in u.store.pending().items():
+                        outbox[channel] = outbox.get(channel, 0) + count
+                for channel, count in outbox.items():
                     self.metrics.outbox.labels(channel).set(count)
             except Exception:
                 log.exception("tick failed")
 
-    def _drift_poller(self) -> None:
-        """drift_clamped: the collector's `occupancy_drift` since the last daily reset."""
-        while not self._stop.is_set():
-            now = self.clock.now_ms()
-            since = last_reset_before(self.site, now)
-            q = (
-                f'SELECT last("clamped") FROM "{OCCUPANCY_DRIFT}" '
-                f'WHERE {tag_is("site", self.site.site)} AND time >= {since}ms GROUP BY "zone"'
-            )
-            try:
-                series = self.influx.query(q, epoch="ms")
-                found = {s["tags"]["zone"]: int(s["values"][0][1]) for s in series}
-                self.metrics.connected.labels("influx").set(1)
-                with self._lock:
-                    effects: list[Effect] = []
-                    for zone in (z.id for z in self.site.zones):
-                        effects += self.engine.observe(DriftObs(zone, found.get(zone, 0), now), now)
-                    self._commit(effects, now)
-            except (RetryableWriteError, PermanentWriteError, KeyError, ValueError) as exc:
-                self.metrics.connected.labels("influx").set(0)
-                self._log_limited("drift", f"cannot read {OCCUPANCY_DRIFT}: {exc}")
-            self._stop.wait(self.settings.drift_poll_s)
-
     # -- status ------------------------------------------------------------------------------
 
-    def snapshot_alerts(self) -> dict[str, Any]:
+    def snapshot_alerts(self, site: str | None = None) -> dict[str, Any]:
+        """One site's alerts and silences (KeyError: not served); without a site, the
+        one site of `--site`, or every site's."""
         with self._lock:
-            return alerts_json(self.site, self.engine, self.clock.now_ms())
+            if site is not None:
+                return self._sites[site].snapshot_alerts()
+            if self.one_site:
+                return self.only().snapshot_alerts()
+            return all_alerts_json([self._sites[s].snapshot_alerts() for s in sorted(self._sites)])
 
     def health(self) -> dict[str, Any]:
-        return health_json(self.site, self.store, self.mqtt_connected, self.clock.now_ms())
+        with self._lock:
+            units = dict(self._sites)
+        if self.one_site:
+            (unit,) = units.values()
+            return health_json(unit.site.site, unit.outbox(), self.mqtt_connected)
+        return sites_health_json(
+            {s: units[s].outbox() for s in sorted(units)},
+            dict(self.refused),
+            str(self.shard) if self.shard is not None else None,
+            self.mqtt_connected,
+        )
 
     def _log_limited(self, key: str, message: str) -> None:
         """A warning about what outsiders send or what is down: once a minute per key."""

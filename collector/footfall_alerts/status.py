@@ -33,15 +33,46 @@ def alerts_json(site: Site, engine: Engine, now_ms: int) -> dict[str, Any]:
     }
 
 
-def health_json(site: Site, store: Store, mqtt_connected: bool, now_ms: int) -> dict[str, Any]:
-    """Ready while connected to the broker; what waits in the outbox, and for how long."""
+def all_alerts_json(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several sites' `alerts_json` as one: every alert and silence names its site."""
+    return {
+        "sites": [s["site"] for s in snapshots],
+        "alerts": [{**a, "site": s["site"]} for s in snapshots for a in s["alerts"]],
+        "silences": [{**x, "site": s["site"]} for s in snapshots for x in s["silences"]],
+    }
+
+
+def outbox_json(store: Store, now_ms: int) -> dict[str, Any]:
+    """What waits in a site's outbox, and for how long; what was sent and refused."""
     pending = store.pending()
     oldest = min((t for _, t in pending.values() if t is not None), default=None)
     return {
-        "ready": mqtt_connected,
-        "mqtt": mqtt_connected,
-        "site": site.site,
         "outbox_open": sum(c for c, _ in pending.values()),
         "outbox_oldest_s": None if oldest is None else round((now_ms - oldest) / 1000, 1),
         **{f"outbox_{k}": v for k, v in store.counts().items() if k != "open"},
+    }
+
+
+def health_json(site: str, outbox: dict[str, Any], mqtt_connected: bool) -> dict[str, Any]:
+    """One site's service (`--site`): ready while connected to the broker."""
+    return {"ready": mqtt_connected, "mqtt": mqtt_connected, "site": site, **outbox}
+
+
+def sites_health_json(
+    outboxes: dict[str, dict[str, Any]],
+    refused: dict[str, str],
+    shard: str | None,
+    mqtt_connected: bool,
+) -> dict[str, Any]:
+    """A service of a site folder: ready while connected; per site its outbox, and the
+    files refused (`file:line: reason`)."""
+    oldest = [o["outbox_oldest_s"] for o in outboxes.values() if o["outbox_oldest_s"] is not None]
+    return {
+        "ready": mqtt_connected,
+        "mqtt": mqtt_connected,
+        "shard": shard,
+        "sites": outboxes,
+        "refused": refused,
+        "outbox_open": sum(o["outbox_open"] for o in outboxes.values()),
+        "outbox_oldest_s": max(oldest, default=None),
     }

@@ -1,5 +1,5 @@
-"""`footfall-collector run --site SITE.yaml`, `check-site SITE.yaml`, `rebuild-history` and
-`retire-agent --site SITE.yaml AGENT`."""
+"""`footfall-collector run (--site SITE.yaml | --sites-dir DIR [--shard K/N] [--only ...])`,
+`check-site SITE.yaml`, `rebuild-history` and `retire-agent --site SITE.yaml AGENT`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import argparse
 import datetime as dt
 import logging
 import re
+import signal
 import sys
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from footfall_contract.shards import parse_shard
 from footfall_contract.site import SiteError, load_site
+from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.service import SystemClock, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 
@@ -24,30 +27,55 @@ log = logging.getLogger("footfall_collector")
 def cmd_run(args: argparse.Namespace) -> int:
     from .http import serve
     from .service import Collector
+    from .sitesdir import SitesDir, log_problems, log_refusals
 
-    site = load_site(args.site)
     settings = load_settings(CollectorSettings, args.config)
-    collector = Collector(settings, site)
+    folder: SiteFolder | None = None
+    if args.site is not None:
+        if args.shard or args.only:
+            raise ConfigError("--shard and --only go with --sites-dir, not --site")
+        site = load_site(args.site)
+        collector = Collector(settings, site)
+        what = f"site {site.site} ({len(site.zones)} zones, {len(site.doors)} doors)"
+        served = [(args.site, site)]
+    else:
+        try:
+            shard = parse_shard(args.shard) if args.shard else None
+        except ValueError as exc:
+            raise ConfigError(f"--shard: {exc}") from None
+        only = [i for text in args.only or [] for i in text.split(",") if i.strip()]
+        if not args.sites_dir.is_dir():
+            raise ConfigError(f"{args.sites_dir}: no such sites folder")
+        folder = SiteFolder(args.sites_dir, shard, [i.strip() for i in only] or None)
+        scan = folder.scan()
+        log_refusals(scan)
+        served = [scan.sites[i] for i in sorted(scan.sites)]
+        collector = Collector(settings, [s for _, s in served], shard=shard)
+        what = (
+            f"sites folder {args.sites_dir}"
+            + (f", shard {shard}" if shard else "")
+            + f": {', '.join(collector.sites) or 'no site yet'}"
+        )
+    sites_dir = SitesDir(folder, collector, settings.sites.poll_s) if folder else None
     http: ThreadingHTTPServer | None = None
 
     def start() -> None:
         nonlocal http
-        log.info(
-            "collector for site %s (%d zones, %d doors) starting",
-            site.site,
-            len(site.zones),
-            len(site.doors),
-        )
-        for problem in site.problems():  # what check-site says, also where operators look
-            level = logging.ERROR if problem.severity == "error" else logging.WARNING
-            log.log(level, "site file %s, %s: %s", args.site, problem.where, problem.message)
+        log.info("collector for %s starting (MQTT client id %s)", what, collector.client_id)
+        for path, site in served:
+            log_problems(path, site)
         collector.start()
         if settings.http.port is not None and not collector.stopping:
             http = serve(collector, settings.http.host, settings.http.port)
             host, port = http.server_address[:2]
             log.info("health and metrics on http://%s:%s/healthz and /metrics", host, port)
+        if sites_dir is not None and not collector.stopping:
+            sites_dir.start()
+            signal.signal(signal.SIGHUP, lambda _s, _f: sites_dir.request())
 
     def stop() -> None:
+        if sites_dir is not None:
+            sites_dir.stop()
         collector.stop()
         if http is not None:
             http.shutdown()
@@ -151,8 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="MQTT -> InfluxDB and live occupancy for one site")
-    run.add_argument("--site", type=Path, required=True, help="the site's YAML file")
+    run = sub.add_parser("run", help="MQTT -> InfluxDB and live occupancy of sites")
+    which = run.add_mutually_exclusive_group(required=True)
+    which.add_argument("--site", type=Path, help="one site's YAML file")
+    which.add_argument(
+        "--sites-dir",
+        type=Path,
+        help="a folder of site files (NAME.yaml), read again on SIGHUP and every sites.poll_s",
+    )
+    run.add_argument(
+        "--shard", help="K/N: serve only the folder's sites of shard K of N (by site id)"
+    )
+    run.add_argument(
+        "--only", action="append", help="ID[,ID...]: serve only these sites of the folder"
+    )
     run.add_argument("--config", type=Path, help="collector.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)
     chk = sub.add_parser(

@@ -86,11 +86,21 @@ class HistorySettings(BaseModel):
     """How often the history worker looks for windows that received data."""
 
 
+class SitesSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    poll_s: float = Field(30.0, gt=0)
+    """With `--sites-dir`: how often the folder is read again (SIGHUP reads it at once)."""
+
+
 class CollectorSettings(FootfallSettings):
     mqtt: MqttSettings = MqttSettings()
     influx: InfluxSettings = InfluxSettings()
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     history: HistorySettings = HistorySettings()
+    sites: SitesSettings = SitesSettings()
     client_id: str | None = None
-    """Fixed MQTT client id of the persistent session; default footfall-collector-<site>."""
+    """Fixed MQTT client id of the persistent session; default footfall-collector-<site>
+    (`--site`), footfall-collector-shard-<K>-of-<N> (`--shard K/N`) or
+    footfall-collector-all (a whole `--sites-dir`)."""

@@ -8,10 +8,11 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from footfall_contract.site import Site
+from footfall_contract.shards import Shard
 
 from .metrics import Metrics
 
@@ -20,7 +21,11 @@ class Watched(Protocol):
     """What the endpoints show of a running collector."""
 
     @property
-    def site(self) -> Site: ...
+    def sites(self) -> list[str]: ...
+    @property
+    def shard(self) -> Shard | None: ...
+    @property
+    def multi(self) -> bool: ...
     @property
     def metrics(self) -> Metrics: ...
     @property
@@ -29,7 +34,7 @@ class Watched(Protocol):
     def mqtt_connected(self) -> bool: ...
     @property
     def influx_ok(self) -> bool: ...
-    def occupancy(self) -> dict[str, dict[str, Any]]: ...
+    def occupancy(self, site_id: str | None = None) -> dict[str, Any]: ...
 
 
 def serve(collector: Watched, host: str, port: int) -> ThreadingHTTPServer:
@@ -37,21 +42,27 @@ def serve(collector: Watched, host: str, port: int) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
+            params = parse_qs(query)
             if path == "/healthz":
-                body = {
+                body: dict[str, Any] = {
                     "ready": collector.healthy,
                     "mqtt": collector.mqtt_connected,
                     "influx": collector.influx_ok,
-                    "site": collector.site.site,
+                    "sites": collector.sites,
+                    "shard": str(collector.shard) if collector.shard else None,
                 }
+                if not collector.multi:
+                    body["site"] = collector.sites[0]
                 self._send(
                     200 if collector.healthy else 503, "application/json", json.dumps(body).encode()
                 )
             elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(collector.metrics.registry))
             elif path == "/occupancy":
-                self._send(200, "application/json", json.dumps(collector.occupancy()).encode())
+                site_id = params.get("site", [None])[0]
+                occupancy = collector.occupancy(site_id)
+                self._send(200, "application/json", json.dumps(occupancy).encode())
             else:
                 self._send(
                     404,

@@ -203,7 +203,9 @@ class LiveOccupancy:
     def _agent_point(
         self, agent: str, online: bool, reason: str, now: int, epoch: str = "", sw: str = ""
     ) -> Point:
-        self.metrics.agents_online.set(sum(a.online for a in self._agents.values()))
+        self.metrics.agents_online.labels(self.site.site).set(
+            sum(a.online for a in self._agents.values())
+        )
         return agent_status_point(
             self.site.site, agent, online, reason, self._unique.ns(now), epoch, sw
         )
@@ -278,7 +280,7 @@ class LiveOccupancy:
             if self._drift_written.get(z) != s.drift:
                 self._drift_written[z] = s.drift
                 points.append(occupancy_drift_point(site, z, s.drift, time_ns))
-            self.metrics.zone_occupancy.labels(z).set(s.count)
+            self.metrics.zone_occupancy.labels(site, z).set(s.count)
         return points
 
     def take_pending_lines(self) -> list[str]:

@@ -65,9 +65,11 @@ class Metrics:
         )
         self.connected = Gauge("footfall_connected", "1 when connected", ["target"], registry=r)
         self.zone_occupancy = Gauge(
-            "footfall_zone_occupancy", "People in the zone now", ["zone"], registry=r
+            "footfall_zone_occupancy", "People in the zone now", ["site", "zone"], registry=r
         )
-        self.agents_online = Gauge("footfall_agents_online", "Agents seen online", registry=r)
+        self.agents_online = Gauge(
+            "footfall_agents_online", "Agents seen online", ["site"], registry=r
+        )
         self._children: dict[tuple[str, str], Counter] = {}
 
     def message_count(self, kind: str) -> Counter:

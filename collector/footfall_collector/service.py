@@ -1,6 +1,12 @@
-"""The collector: MQTT in, InfluxDB out, live occupancy per zone. This module is the MQTT
-side and wires the parts: `ingest.py` validates, `live.py` keeps the live occupancy,
-`writer.py` writes to InfluxDB, `history.py` recomputes history.
+"""The collector: MQTT in, InfluxDB out, live occupancy per zone, for one site (`--site`)
+or many (`--sites-dir`, a shard of them with `--shard`). This module is the MQTT side and
+wires the parts: per site (`sitestate.py`) `ingest.py` validates, `live.py` keeps the live
+occupancy and `history.py` recomputes history; `writer.py` writes to InfluxDB for all.
+
+Many sites share one MQTT session (one subscription per site served, so a shard never
+receives another shard's messages) and one InfluxDB writer. Sites are added, replaced
+(their state rebuilt) and removed while running (`load_site`, `remove_site`; the folder
+is watched by `sitesdir.py`).
 
 Nothing is lost: messages arrive at QoS 1 in a persistent session (fixed client id, the
 broker keeps what comes while we are away; `footfall_runtime.consumer`) and are
@@ -23,69 +29,82 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from footfall_contract.shards import Shard
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
-from footfall_contract.topics import agent_subscription
+from footfall_contract.topics import agent_subscription, parse_agent_topic
 from footfall_runtime.consumer import AckingConsumer
 from footfall_runtime.ratelog import LogLimiter
 from footfall_runtime.service import Clock, SystemClock, Threads
 
-from .config import CollectorSettings, duration_days
-from .history import HistoryWorker
+from .config import CollectorSettings
 from .influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError, connect
-from .ingest import CrossingSeen, Ingest, Limits, rejection_point
-from .live import LiveOccupancy
+from .ingest import Rejection, rejection_point
 from .metrics import Metrics
 from .points import UniqueTimes
-from .schema import history_pending_point
-from .stored import crossing_pages, stored_times
+from .prepare import BatchPrep
+from .sitestate import (
+    REBUILD_PAGE,
+    REBUILD_SPAN_MS,
+    SiteState,
+    forget_metrics,
+    message_work,
+    new_state,
+    rebuild_once,
+)
 from .writer import InfluxWriter, Work
 
 log = logging.getLogger(__name__)
 
 
+def default_client_id(site: Site | None, shard: Shard | None) -> str:
+    """`footfall-collector-<site>` for one site, `footfall-collector-shard-K-of-N` for a
+    shard of a folder, `footfall-collector-all` for a whole folder (docs/spec.md)."""
+    if site is not None:
+        return f"footfall-collector-{site.site}"
+    return f"footfall-collector-{shard.client_suffix if shard else 'all'}"
+
+
 class Collector:
-    REBUILD_SPAN_MS = 3_600_000
-    """The rebuild reads an hour of crossings per query, each streamed in pages."""
-    REBUILD_PAGE = 10_000
+    REBUILD_SPAN_MS = REBUILD_SPAN_MS
+    REBUILD_PAGE = REBUILD_PAGE
 
     def __init__(
         self,
         settings: CollectorSettings,
-        site: Site,
+        sites: Site | Iterable[Site],
         clock: Clock | None = None,
         influx: Influx | None = None,
+        *,
+        shard: Shard | None = None,
     ) -> None:
+        """`sites`: one Site (`--site`: that site alone, as ever) or any number (a
+        folder, or a shard of one: more can be loaded while running)."""
         self.settings = settings
-        self.site = site
+        self.multi = not isinstance(sites, Site)
+        initial = list(sites) if not isinstance(sites, Site) else [sites]
+        self.shard = shard
         self.clock = clock or SystemClock()
         self.influx = influx or connect(settings.influx)
-        ing = settings.ingest
-        max_age_days = ing.max_age_days or duration_days(settings.influx.retention_duration)
-        self.ingest = Ingest(
-            site,
-            Limits(
-                max_payload_bytes=ing.max_payload_bytes,
-                max_future_ms=round(ing.max_future_s * 1000),
-                max_age_ms=None if max_age_days is None else round(max_age_days * 86_400_000),
-            ),
-        )
         self.metrics = Metrics()
         self._overload_drops = self.metrics.rejected.labels("overload_qos0")
         self._stop = threading.Event()
         self._threads = Threads()
         self._unique = UniqueTimes()
         self._limiter = LogLimiter(60.0)
-        self.live = LiveOccupancy(site, self.metrics, ing.dedup_keys_per_agent, self._unique)
+        self._changing = threading.Lock()  # one site change at a time
+        self._states: dict[str, SiteState] = {s.site: self._new_state(s) for s in initial}
+        self._served = sorted(self._states)
+        self._draining: dict[str, SiteState] = {}
+        """Sites removed: messages the broker sent before the unsubscribe still count."""
         self.writer = InfluxWriter(
             self.influx,
-            ing,
+            settings.ingest,
             self.metrics,
             InfluxLink(
                 settings.influx,
@@ -99,21 +118,95 @@ class Collector:
         )
         self.metrics.unacked.set_function(lambda: self.writer.unacked)
         self.metrics.queued_lines.set_function(lambda: self.writer.queued_lines)
+        client_id = settings.client_id or default_client_id(
+            None if self.multi else initial[0], shard
+        )
         self.consumer = AckingConsumer(
             settings.mqtt,
-            settings.client_id or f"footfall-collector-{site.site}",
-            [(agent_subscription(site.site), 1)],
+            client_id,
+            [(agent_subscription(site_id), 1) for site_id in self._states],
             self._handle,
             logger=log,
             meanwhile="Nothing is counted meanwhile; agents keep their events until it connects",
             stopping=self._stop,
-            session_expiry_s=ing.session_expiry_s,
-            receive_maximum=ing.receive_maximum,
+            session_expiry_s=settings.ingest.session_expiry_s,
+            receive_maximum=settings.ingest.receive_maximum,
             on_connection=lambda up: self.metrics.connected.labels("mqtt").set(1 if up else 0),
             buffered_reads=True,
         )
         self.client = self.consumer.client
+        self.client_id = client_id
         self.ready = self.consumer.ready
+
+    def _new_state(self, site: Site) -> SiteState:
+        return new_state(site, self.settings, self.metrics, self._unique, self.influx)
+
+    # -- the sites served ----------------------------------------------------------------
+
+    @property
+    def sites(self) -> list[str]:
+        """The sites served (a site added while running: once its subscription is)."""
+        return self._served
+
+    @property
+    def site(self) -> Site:
+        """The site of a one-site collector (`--site`)."""
+        if len(self._states) != 1:
+            raise AttributeError("this collector serves several sites: see `sites`")
+        return next(iter(self._states.values())).site
+
+    def load_site(self, site: Site) -> bool:
+        """Serve a new site, or a new version of one served: its state is rebuilt from
+        InfluxDB, and messages of the site that arrive meanwhile are held for it (the old
+        state's are all written first). False when stopped meanwhile."""
+        with self._changing:
+            site_id = site.site
+            old = self._states.get(site_id) or self._draining.get(site_id)
+            if old is not None:
+                with old.lock:
+                    old.paused = True
+                if not self._written(old):
+                    return False
+            state = self._new_state(site)
+            if not self._rebuild(state):
+                return False
+            subscribe = site_id not in self._states
+            if old is None:
+                self._states[site_id] = state
+            else:
+                with old.lock, state.lock:
+                    old.replaced = True
+                    self._draining.pop(site_id, None)
+                    self._states[site_id] = state
+                    held, old.held = old.held, []
+                    for generation, msg in held:
+                        self._process(state, generation, msg)
+            if subscribe:
+                self.consumer.subscribe(agent_subscription(site_id), 1)
+                self._served = sorted({*self._served, site_id})
+            return True
+
+    def remove_site(self, site_id: str) -> None:
+        """Stop serving a site: unsubscribed, its state kept only for the messages the
+        broker sent before (they are written and acknowledged as usual)."""
+        with self._changing:
+            state = self._states.get(site_id)
+            if state is None:
+                return
+            self.consumer.unsubscribe(agent_subscription(site_id))
+            self._draining[site_id] = state
+            del self._states[site_id]
+            self._served = [i for i in self._served if i != site_id]
+            forget_metrics(state, self.metrics)
+
+    def _written(self, state: SiteState) -> bool:
+        """Wait until everything queued so far is stored (False once stopping)."""
+        done = threading.Event()
+        self.writer.put(Work([], state=state, done=done))
+        while not done.wait(0.2):
+            if self._stop.is_set():
+                return False
+        return True
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -122,15 +215,23 @@ class Collector:
         self.writer.retry("create database", self.influx.ensure_database)
         if self._stop.is_set():  # interrupted while waiting for InfluxDB
             return
-        self._rebuild()
-        if self._stop.is_set():
-            return
+        for state in list(self._states.values()):
+            if not self._rebuild(state):
+                return
         # Everything so far lives as long as the process: keep the cyclic collector off
         # it, and let it run less often (messages make short-lived objects, no cycles).
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        self._threads.spawn(lambda: self.writer.run(self._prepare), "influx-writer")
+        prepare = BatchPrep(
+            self.influx,
+            self.writer,
+            self.consumer,
+            self.clock,
+            self._unique,
+            lambda: [*self._states.values(), *self._draining.values()],
+        )
+        self._threads.spawn(lambda: self.writer.run(prepare), "influx-writer")
         self._threads.spawn(self._ticker, "ticker")
         if self.settings.history.enabled:
             self._threads.spawn(self._history, "history")
@@ -151,32 +252,28 @@ class Collector:
         self._threads.join(timeout_s=10)
         self.influx.close()
 
-    def _rebuild(self) -> None:
-        """Occupancy since the last reset from the crossings InfluxDB holds."""
-        applied = self.writer.retry("rebuild occupancy", self._rebuild_once)
+    def _rebuild(self, state: SiteState) -> bool:
+        """The site's occupancy since its last reset from the crossings InfluxDB holds."""
+        applied = self.writer.retry(
+            "rebuild occupancy",
+            lambda: rebuild_once(
+                state,
+                self.influx,
+                self.clock.now_ms(),
+                self.settings.ingest.max_future_s,
+                self.REBUILD_SPAN_MS,
+                self.REBUILD_PAGE,
+            ),
+        )
+        if applied is None:
+            return False
         log.info(
-            "rebuilt occupancy from %d crossings since %s",
-            applied or 0,
-            format_ts(self.live.last_reset_ms),
+            "rebuilt occupancy from %d crossings since %s (site %s)",
+            applied,
+            format_ts(state.live.last_reset_ms),
+            state.id,
         )
-
-    def _rebuild_once(self) -> int:
-        """One attempt, from scratch (`stored.crossing_pages`). Crossings stamped after
-        the coming reset are held for it, as live ones are."""
-        now = self.clock.now_ms()
-        self.live.begin_rebuild(now)
-        horizon = now + round(self.settings.ingest.max_future_s * 1000) + 1
-        pages = crossing_pages(
-            self.influx,
-            self.site.site,
-            self.live.last_reset_ms,
-            horizon,
-            self.REBUILD_SPAN_MS,
-            self.REBUILD_PAGE,
-        )
-        applied = sum(self.live.rebuild_page(page) for page in pages)
-        self.live.touch_all()
-        return applied
+        return True
 
     # -- each message (paho's thread, through the consumer) -----------------------------
 
@@ -194,90 +291,56 @@ class Collector:
                 f"overload_qos0), e.g. on {msg.topic}",
             )
             return
+        parts = msg.topic.split("/", 3)
+        site_id = parts[2] if len(parts) > 2 else ""
+        while True:
+            state = self._states.get(site_id) or self._draining.get(site_id)
+            if state is None:
+                self._not_served(generation, msg)
+                return
+            with state.lock:
+                if state.replaced:
+                    continue  # swapped for a new version meanwhile: look it up again
+                if state.paused:
+                    state.held.append((generation, msg))
+                    return
+                self._process(state, generation, msg)
+                return
+
+    def _not_served(self, generation: int, msg: mqtt.MQTTMessage) -> None:
+        """A message of a site this collector does not serve (`wrong_site`): with one
+        subscription per site served, only a misconfigured broker sends one."""
+        served = ", ".join(self.sites) or "none"
+        where = f" (shard {self.shard})" if self.shard else ""
+        try:
+            t = parse_agent_topic(msg.topic)
+        except ValueError as exc:
+            r = Rejection("bad_topic", str(exc))
+            site_id = None
+        else:
+            detail = f"topic site {t.site!r} is not served here{where} (serving {served})"
+            r = Rejection("wrong_site", detail, t.agent, t.kind)
+            site_id = t.site
+        self.metrics.message_count("unknown").inc()
+        self.metrics.rejected.labels(r.reason).inc()
+        self._log_limited(f"reject:{r.reason}", f"rejected ({r.reason}): {r.detail}")
         now = self.clock.now_ms()
-        out = self.ingest.handle(msg.topic, bytes(msg.payload), now)
-        m = self.metrics
-        kind = out.kind or "unknown"
-        m.message_count(kind).inc()
-        if out.events:
-            m.event_count(kind).inc(out.events)
-        agent_points, check = self.live.apply(out, now)
-        points = out.points + agent_points
-        for r in out.rejections:
-            m.rejected.labels(r.reason).inc()
-            self._log_limited(
-                f"reject:{r.reason}", f"rejected ({r.reason}) from {r.agent or '?'}: {r.detail}"
-            )
-            points.append(rejection_point(self.site.site, r, self._unique.ns(now)))
-        windows: dict[int, int] | None = None
-        if out.crossings:
-            windows = {}
-            for c in out.crossings:
-                w = self.live.window_start(c.ts_ms)
-                windows[w] = min(c.ts_ms, windows.get(w, c.ts_ms))
-        lines = out.lines
-        lines += [p.line() for p in points]
-        self.writer.put(Work(lines, (generation, msg.mid, msg.qos), windows, check or None))
+        lines = (
+            [] if site_id is None else [rejection_point(site_id, r, self._unique.ns(now)).line()]
+        )
+        self.writer.put(Work(lines, (generation, msg.mid, msg.qos)))
 
-    # -- around each write (the writer's thread) -------------------------------------------
-
-    def _prepare(self, batch: list[Work]) -> tuple[list[str], Callable[[], None]] | None:
-        """What goes with a batch: its checked crossings applied first, the occupancy
-        they and the others changed, and the history marks; then its acknowledgement."""
-        if batch[0].check and not self._resolve_checks(batch[0].check):
-            return None
-        # Work of an earlier connection is written too, not acknowledged: the broker
-        # delivers those messages again, but their crossings are applied, and the check
-        # of a late re-delivery relies on every applied crossing being stored in order.
-        lines = self.live.take_pending_lines() + self._pending_history_lines(batch)
-        return lines, lambda: self._acknowledge(batch)
-
-    def _acknowledge(self, batch: list[Work]) -> None:
-        """Those of the current connection only: an ack must not reach the next one."""
-        self.consumer.ack_all(w.ack for w in batch if w.ack is not None)
-
-    def _pending_history_lines(self, batch: list[Work]) -> list[str]:
-        """One `history_pending` mark per reset window the batch's crossings fall in,
-        written with them: a mark exists exactly when its data does (docs/history.md)."""
-        windows: dict[int, int] = {}
-        for w in batch:
-            for start, first in (w.windows or {}).items():
-                windows[start] = min(first, windows.get(start, first))
+    def _process(self, state: SiteState, generation: int, msg: mqtt.MQTTMessage) -> None:
+        """One message of a served site (under its lock)."""
         now = self.clock.now_ms()
-        return [
-            history_pending_point(self.site.site, start, first, self._unique.ns(now)).line()
-            for start, first in windows.items()
-        ]
-
-    def _resolve_checks(self, check: list[CrossingSeen]) -> bool:
-        """Crossings at or below their agent's low-water mark (a late re-delivery, or an
-        agent whose clock went back) are applied only if InfluxDB does not hold their
-        point yet. Every crossing applied before is stored by now: it arrived earlier,
-        and a message with checks starts its own batch once every earlier one is written.
-        False when shutting down before InfluxDB answered. A query InfluxDB refuses would
-        be a bug: the crossings are then taken as stored (not applied), rather than maybe
-        applied twice."""
-        by_agent: dict[str, list[int]] = {}
-        for c in check:
-            if c.ts_ms >= self.live.last_reset_ms:
-                by_agent.setdefault(c.key[0], []).append(c.key[1])
-        stored: set[tuple[str, int]] = set()
-        for agent, times in by_agent.items():
-            query = partial(stored_times, self.influx, self.site.site, agent, times)
-            try:
-                found = self.writer.until_answered("check", query)
-            except PermanentWriteError as exc:
-                log.error("InfluxDB refused the exactly-once check, crossings not applied: %s", exc)
-                found = set(times)
-            if found is None:
-                return False
-            stored.update((agent, t) for t in found)
-        self.live.apply_checked(check, stored, self.clock.now_ms())
-        return True
+        work = message_work(state, msg, now, self.metrics, self._unique, self._log_limited)
+        work.ack = (generation, msg.mid, msg.qos)
+        self.writer.put(work)
 
     # -- periodic work ---------------------------------------------------------------
 
     def _ticker(self) -> None:
+        """Every site's daily reset (at its own time), heartbeat and silent agents."""
         ing = self.settings.ingest
         next_heartbeat = 0.0
         next_ping = 0.0
@@ -286,37 +349,48 @@ class Collector:
             heartbeat = time.monotonic() >= next_heartbeat
             if heartbeat:
                 next_heartbeat = time.monotonic() + ing.occupancy_heartbeat_s
-            points, states = self.live.tick(now, heartbeat, ing.agent_silent_s * 1000)
-            if points:
-                self.writer.put(Work([p.line() for p in points]))
-            if self.mqtt_connected:
-                for s in states:
-                    topic, payload = self.live.zone_message(s, now)
-                    self.client.publish(topic, payload, 1, True)
-            else:
-                self.live.touch({s.zone for s in states})
+            for state in list(self._states.values()):
+                live = state.live
+                points, states = live.tick(now, heartbeat, ing.agent_silent_s * 1000)
+                if points:
+                    self.writer.put(Work([p.line() for p in points], state=state))
+                if self.mqtt_connected:
+                    for s in states:
+                        topic, payload = live.zone_message(s, now)
+                        self.client.publish(topic, payload, 1, True)
+                else:
+                    live.touch({s.zone for s in states})
             if time.monotonic() >= next_ping:
                 next_ping = time.monotonic() + 5.0
                 self.writer.ping()
 
     def _history(self) -> None:
-        """Occupancy history and rollups of the windows that received data."""
-        worker = HistoryWorker(self.influx, self.site)
+        """Occupancy history and rollups of the windows that received data, per site."""
         while not self._stop.wait(self.settings.history.interval_s):
-            started = time.monotonic()
-            try:
-                done = worker.run_once(self.clock.now_ms())
-            except (RetryableWriteError, PermanentWriteError) as exc:
-                self._log_limited("history", f"history recompute failed, retrying: {exc}")
-                continue
-            if done:
-                self.metrics.history_windows.inc(done)
-                self.metrics.history_seconds.observe(time.monotonic() - started)
+            for state in list(self._states.values()):
+                started = time.monotonic()
+                try:
+                    done = state.history.run_once(self.clock.now_ms())
+                except (RetryableWriteError, PermanentWriteError) as exc:
+                    self._log_limited(
+                        "history", f"history recompute of {state.id} failed, retrying: {exc}"
+                    )
+                    continue
+                if done:
+                    self.metrics.history_windows.inc(done)
+                    self.metrics.history_seconds.observe(time.monotonic() - started)
 
     # -- status ------------------------------------------------------------------------
 
-    def occupancy(self) -> dict[str, dict[str, Any]]:
-        return self.live.occupancy()
+    def occupancy(self, site_id: str | None = None) -> dict[str, Any]:
+        """Zone -> state of a one-site collector (or of `site_id`); of a multi-site one,
+        site -> zone -> state."""
+        if site_id is not None:
+            state = self._states.get(site_id)
+            return state.live.occupancy() if state is not None else {}
+        if not self.multi:
+            return self._states[self.site.site].live.occupancy()
+        return {site_id: s.live.occupancy() for site_id, s in sorted(self._states.items())}
 
     @property
     def influx_ok(self) -> bool:
@@ -333,7 +407,7 @@ class Collector:
     @property
     def dedup_keys(self) -> int:
         """Crossing keys held for exactly-once occupancy (bounded per agent)."""
-        return self.live.dedup_keys
+        return sum(s.live.dedup_keys for s in list(self._states.values()))
 
     @property
     def healthy(self) -> bool:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from footfall_runtime.ratelog import LogLimiter
 
@@ -22,6 +22,9 @@ from .config import IngestSettings
 from .influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError
 from .ingest import CrossingSeen
 from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .sitestate import SiteState
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ class Work:
     ack: tuple[int, int, int] | None = None  # (connection generation, mid, qos)
     windows: dict[int, int] | None = None  # reset windows with crossings: start -> earliest
     check: list[CrossingSeen] | None = None  # below their agent's low-water mark
+    state: SiteState | None = None  # the site it belongs to (the state that applied it)
+    done: threading.Event | None = None  # set once it (and all put before it) is stored
 
 
 Prepare = Callable[[list[Work]], tuple[list[str], Callable[[], None]] | None]

@@ -87,6 +87,9 @@ class AckingConsumer:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._subacks = threading.Condition()
+        self._subacked: set[int] = set()
         self.link = MqttLink(self.client, settings, logger, meanwhile)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -105,6 +108,26 @@ class AckingConsumer:
         """Disconnect and end paho's thread (the owner sets `stopping` first)."""
         self.client.disconnect()
         self.client.loop_stop()
+
+    # -- subscriptions (any thread) --------------------------------------------------------
+
+    def subscribe(self, topic: str, qos: int, timeout_s: float = 10.0) -> bool:
+        """Subscribe now and on every later connect (a site added while running); True
+        once the broker confirmed it (False: not connected now, the next connect
+        subscribes). The list is replaced, never changed in place, so a connect reads a
+        whole one."""
+        if (topic, qos) not in self._subscriptions:
+            self._subscriptions = [*self._subscriptions, (topic, qos)]
+        rc, mid = self.client.subscribe(topic, qos)
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        with self._subacks:  # the SUBACK may be in already: the set keeps it
+            return self._subacks.wait_for(lambda: mid in self._subacked, timeout_s)
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop a subscription now and on later connects (a site removed while running)."""
+        self._subscriptions = [s for s in self._subscriptions if s[0] != topic]
+        self.client.unsubscribe(topic)
 
     # -- acknowledging (any thread) ------------------------------------------------------
 
@@ -145,7 +168,8 @@ class AckingConsumer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._ack_lock:
             self._generation += 1
-        client.subscribe(self._subscriptions)
+        if self._subscriptions:  # a shard may serve no site (yet)
+            client.subscribe(self._subscriptions)
         self.connected = True
         if self._on_connection is not None:
             self._on_connection(True)
@@ -168,6 +192,11 @@ class AckingConsumer:
         if self._on_connection is not None:
             self._on_connection(False)
         self.link.disconnected(rc, self._stopping.is_set())
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with self._subacks:
+            self._subacked.add(mid)
+            self._subacks.notify_all()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         # The generation changes only on this thread (on_connect, on_disconnect).

@@ -1,0 +1,94 @@
+"""`--sites-dir`: the collector's sites kept equal to its folder while it runs (docs/
+collector.md, "Many sites"). The folder is read again on SIGHUP and every `sites.poll_s`
+seconds (footfall_contract.sitefolder): a new or changed valid file is loaded for that
+site alone (its occupancy rebuilt from InfluxDB), a broken one is logged once as
+`file:line: reason` and its site keeps its last good version, a removed one stops its
+site."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from footfall_contract.site import Site
+from footfall_contract.sitefolder import Scan, SiteFolder
+
+from .service import Collector
+
+log = logging.getLogger("footfall_collector")
+
+
+def log_problems(path: Path, site: Site) -> None:
+    """What check-site says about a served site, also where operators look."""
+    for problem in site.problems():
+        level = logging.ERROR if problem.severity == "error" else logging.WARNING
+        log.log(level, "site file %s, %s: %s", path, problem.where, problem.message)
+
+
+def log_refusals(scan: Scan) -> None:
+    """Each refused file once (until its reason changes), with what it means."""
+    held = {path: site_id for site_id, (path, _) in scan.sites.items()}
+    for path, message in scan.new_errors.items():
+        site_id = held.get(path)
+        then = (
+            f"site {site_id} keeps its last good version"
+            if site_id is not None
+            else "not served until it is fixed"
+        )
+        log.error("site file refused: %s (%s)", message, then)
+    for site_id in scan.missing:
+        log.warning("--only %s: no valid site file of the folder holds that site", site_id)
+
+
+class SitesDir:
+    """Applies each scan of `folder` to `collector`, on its own thread."""
+
+    def __init__(self, folder: SiteFolder, collector: Collector, poll_s: float) -> None:
+        self.folder = folder
+        self.collector = collector
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.scans = 0
+        """Scans applied since start (tests wait on it)."""
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sites-dir", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Read the folder now (SIGHUP): safe from a signal handler."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.apply(self.folder.scan())
+            except Exception:  # a bug here must not end the reloads (or the service)
+                log.exception("reading the sites folder %s failed", self.folder.path)
+            self.scans += 1
+
+    def apply(self, scan: Scan) -> None:
+        log_refusals(scan)
+        for site_id in scan.removed:
+            self.collector.remove_site(site_id)
+            log.info("site %s removed from the folder: no longer served", site_id)
+        for site_id in [*scan.added, *scan.changed]:
+            path, site = scan.sites[site_id]
+            log_problems(path, site)
+            if not self.collector.load_site(site):
+                return  # stopping
+            what = "added" if site_id in scan.added else "changed"
+            log.info("site %s %s (%s): served, occupancy rebuilt", site_id, what, path)
