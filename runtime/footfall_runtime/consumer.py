@@ -90,6 +90,7 @@ class AckingConsumer:
         self.client.on_subscribe = self._on_subscribe
         self._subacks = threading.Condition()
         self._subacked: set[int] = set()
+        self._ready_mid: int | None = None  # the SUBACK that makes the consumer ready
         self.link = MqttLink(self.client, settings, logger, meanwhile)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -168,8 +169,9 @@ class AckingConsumer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._ack_lock:
             self._generation += 1
+        subscribed: int | None = None
         if self._subscriptions:  # a shard may serve no site (yet)
-            client.subscribe(self._subscriptions)
+            _rc, subscribed = client.subscribe(self._subscriptions)
         self.connected = True
         if self._on_connection is not None:
             self._on_connection(True)
@@ -180,7 +182,14 @@ class AckingConsumer:
             getattr(flags, "session_present", "?"),
         )
         self.link.connected()
-        self.ready.set()
+        if subscribed is None:
+            self.ready.set()
+        else:  # ready once the broker holds the subscriptions: a message published
+            # before that, by another client, would not be queued for this session
+            with self._subacks:
+                self._ready_mid = subscribed
+                if subscribed in self._subacked:
+                    self.ready.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         with self._ack_lock:
@@ -197,6 +206,8 @@ class AckingConsumer:
         with self._subacks:
             self._subacked.add(mid)
             self._subacks.notify_all()
+            if mid == self._ready_mid:
+                self.ready.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         # The generation changes only on this thread (on_connect, on_disconnect).
