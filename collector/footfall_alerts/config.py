@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from footfall_collector.config import HttpSettings, InfluxSettings
+from footfall_collector.config import HttpSettings, InfluxSettings, SitesSettings
 from footfall_runtime.config import ConfigError, MqttSettings
 from footfall_runtime.httpauth import MIN_TOKEN_LENGTH, is_loopback, short_tokens
 from footfall_runtime.settings import FootfallSettings
@@ -61,14 +61,6 @@ class DeliverySettings(BaseModel):
     """Back-off between attempts of one outbox entry grows up to this and stays there:
     an entry is retried until it goes out (or is refused for good, e.g. HTTP 400)."""
     keep_sent_days: float = Field(14.0, gt=0)
-
-
-class SitesSettings(BaseModel):
-    """`--sites-dir`: how often the folder is read again (SIGHUP reads it at once)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    poll_s: float = Field(30.0, gt=0)
 
 
 class AlertsSettings(FootfallSettings):

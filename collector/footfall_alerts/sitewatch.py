@@ -15,7 +15,6 @@ only parsed again when their bytes change."""
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +22,7 @@ from typing import Protocol
 from footfall_contract.site import Site, SiteError
 from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.config import ConfigError
+from footfall_runtime.service import Periodic
 
 from .rules import RulesFile, load_rules, rules_path_for
 
@@ -65,9 +65,7 @@ class SiteWatcher:
         self.served: dict[str, Version] = {}
         self._failed: dict[str, tuple[Version, str]] = {}
         """site -> the version last refused and why (so it is logged once)."""
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic: Periodic | None = None
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -122,28 +120,14 @@ class SiteWatcher:
     # -- the thread ------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the folder now (SIGHUP)."""
-        self._wake.set()
+        """Read the folder now (SIGHUP): safe from a signal handler."""
+        if self._periodic is not None:
+            self._periodic.request()
 
     def start(self, every_s: float) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(every_s,), name="sites", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, every_s: float) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(every_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.scan()
-            except Exception:
-                log.exception("reading the sites folder %s failed", self.folder.path)
+        self._periodic = Periodic(self.scan, every_s, "sites", log)
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        if self._periodic is not None:
+            self._periodic.stop()

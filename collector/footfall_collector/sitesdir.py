@@ -8,11 +8,11 @@ site."""
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from footfall_contract.site import Site
 from footfall_contract.sitefolder import Scan, SiteFolder
+from footfall_runtime.service import Periodic
 
 from .service import Collector
 
@@ -47,38 +47,25 @@ class SitesDir:
     def __init__(self, folder: SiteFolder, collector: Collector, poll_s: float) -> None:
         self.folder = folder
         self.collector = collector
-        self.poll_s = poll_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.scans = 0
+        self._periodic = Periodic(self._scan, poll_s, "sites-dir", log)
+
+    @property
+    def scans(self) -> int:
         """Scans applied since start (tests wait on it)."""
+        return self._periodic.runs
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sites-dir", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def request(self) -> None:
         """Read the folder now (SIGHUP): safe from a signal handler."""
-        self._wake.set()
+        self._periodic.request()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._periodic.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.apply(self.folder.scan())
-            except Exception:  # a bug here must not end the reloads (or the service)
-                log.exception("reading the sites folder %s failed", self.folder.path)
-            self.scans += 1
+    def _scan(self) -> None:
+        self.apply(self.folder.scan())
 
     def apply(self, scan: Scan) -> None:
         log_refusals(scan)

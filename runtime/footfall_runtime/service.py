@@ -108,6 +108,54 @@ class StopFlag:
         return self._set
 
 
+class Periodic:
+    """`action` on a thread of its own every `every_s` seconds, and within `POLL_S` of a
+    `request()` (SIGHUP: a folder of sites read again). `request` only sets a flag, so a
+    signal handler may call it (see StopFlag); a failing action is logged and retried at
+    the next turn, never the end of the service."""
+
+    POLL_S = 0.1
+
+    def __init__(
+        self, action: Callable[[], None], every_s: float, name: str, logger: logging.Logger
+    ) -> None:
+        self.action = action
+        self.every_s = every_s
+        self.name = name
+        self._log = logger
+        self._asked = False
+        self._stop = StopFlag()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+        """Turns completed (tests wait on it)."""
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        self._asked = True
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        due = time.monotonic() + self.every_s
+        while not self._stop.is_set():
+            if not self._asked and time.monotonic() < due:
+                self._stop.wait(self.POLL_S)
+                continue
+            self._asked = False
+            try:
+                self.action()
+            except Exception:  # a bug in one turn must not end the next ones
+                self._log.exception("%s failed; trying again at the next turn", self.name)
+            self.runs += 1
+            due = time.monotonic() + self.every_s
+
+
 @contextmanager
 def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[StopFlag]:
     """A flag set by SIGTERM (systemd's stop) or SIGINT (Ctrl-C); `on_stop` also runs,

@@ -199,12 +199,16 @@ def test_one_service_many_sites_each_with_its_rules_hours_and_state(
         assert events(hook, "east") == [("firing", "hall-full", ["hall-full-hall"])]
 
         # North's rules changed: reloaded from its saved state (pi-n stays firing, not
-        # notified again), and its new threshold (50%) applies to the next count.
+        # notified again, and the hall's count of 6 is kept), and its new threshold (50%)
+        # applies at once to that count, at its next evaluation.
         write_site(sites, "north", OPEN, hook, fire_at=0.5)
         watcher.scan()
-        assert firing(service, "north") == ["pi-offline-pi-n"]
-        pub.send(zone_occupancy_topic("north", "hall"), occupancy(7), retain=True)
+        assert "pi-offline-pi-n" in firing(service, "north")
+        assert service.unit("north").engine.facts.zones["hall"][0] == 6
         eventually(lambda: firing(service, "north") == ["hall-full-hall", "pi-offline-pi-n"])
+        pub.send(zone_occupancy_topic("north", "hall"), occupancy(7), retain=True)
+        eventually(lambda: service.unit("north").engine.facts.zones["hall"][0] == 7)
+        assert firing(service, "north") == ["hall-full-hall", "pi-offline-pi-n"]
         eventually(lambda: len(hook.bodies("/north")) == 2, what="north's second webhook")
         assert events(hook, "north") == [
             ("firing", "pi-offline", ["pi-offline-pi-n"]),

@@ -5,6 +5,7 @@ first one's handler."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ import sys
 import textwrap
 import time
 
-from footfall_runtime.service import StopFlag
+import pytest
+
+from footfall_runtime.service import Periodic, StopFlag
 from tests.support.waiting import eventually
 
 SERVICE = textwrap.dedent(
@@ -57,3 +60,35 @@ def test_the_stop_flag_waits_and_answers_without_a_lock() -> None:
     flag.set()
     assert flag.wait(5) is True
     eventually(flag.is_set, 1, "the flag")
+
+
+def test_periodic_runs_on_request_and_survives_a_failing_turn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A site folder is read again on SIGHUP (`request`, from the signal handler: a flag,
+    no lock) and every `every_s`; one turn failing does not end the next ones."""
+    turns: list[int] = []
+
+    def action() -> None:
+        turns.append(len(turns))
+        if len(turns) == 1:
+            raise RuntimeError("a broken turn")
+
+    periodic = Periodic(action, 3600, "test-periodic", logging.getLogger("test.periodic"))
+    periodic.start()
+    try:
+        for _ in range(50):  # a burst of SIGHUPs asks for one turn, not fifty
+            periodic.request()
+        eventually(lambda: periodic.runs == 1, 5, "the first turn")
+        periodic.request()
+        eventually(lambda: periodic.runs == 2, 5, "the second turn")
+        assert turns == [0, 1]
+        assert "test-periodic failed; trying again at the next turn" in caplog.text
+    finally:
+        periodic.stop()
+    fast = Periodic(lambda: None, 0.05, "fast", logging.getLogger("test.periodic"))
+    fast.start()
+    try:
+        eventually(lambda: fast.runs >= 3, 5, "three timed turns")
+    finally:
+        fast.stop()

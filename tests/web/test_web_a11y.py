@@ -218,6 +218,10 @@ def test_keyboard_reaches_every_zone_and_alert_action(browser: Browser, world: W
         page.keyboard.press("Enter")
         expect(page).to_have_url(world.url + "/zones/test-site/library")
         page.go_back()
+        # the live snapshot renders the alerts anew: focus one of those, not of the page
+        # as it came from the back/forward cache
+        expect(page.locator("#conn")).to_have_text("live", timeout=10_000)
+        expect(page.locator("#alerts-test-site .act-silence >> nth=1")).to_be_visible()
         page.focus("#alerts-test-site .act-silence >> nth=1")
         page.keyboard.press("Shift+Tab")
         assert focused(page)["text"] == "Silence 1 h"
