@@ -24,7 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from footfall_collector.influx import Influx, connect
-from footfall_contract.shards import Shard
+from footfall_contract.shards import Shard, client_id
 from footfall_contract.site import Site
 from footfall_contract.topics import parse_agent_topic, parse_zone_occupancy_topic, topic_kind
 from footfall_runtime.ratelog import LogLimiter
@@ -39,20 +39,12 @@ from .sitealerts import SiteAlerts, with_defaults
 from .status import all_alerts_json, health_json, sites_health_json
 from .store import Store
 
-__all__ = ["AlertsService", "client_id_for", "with_defaults"]
+__all__ = ["AlertsService", "with_defaults"]
 
 log = logging.getLogger(__name__)
 
 THREAD_JOIN_S = 15.0
 PRUNE_EVERY_S = 3600.0
-
-
-def client_id_for(site: str | None, shard: Shard | None) -> str:
-    """`footfall-alerts-SITE` (--site), `footfall-alerts-all` (a folder) or
-    `footfall-alerts-shard-K-of-N`: a shard's session is its own on any machine."""
-    if site is not None:
-        return f"footfall-alerts-{site}"
-    return f"footfall-alerts-{shard.client_suffix}" if shard is not None else "footfall-alerts-all"
 
 
 def site_of_topic(topic: str) -> str | None:
@@ -98,7 +90,7 @@ class AlertsService:
         self._limiter = LogLimiter()
         self.intake = MqttIntake(
             settings,
-            settings.client_id or client_id_for(site.site if site else None, shard),
+            settings.client_id or client_id("footfall-alerts", site.site if site else None, shard),
             [site.site] if site else [],
             self.metrics,
             self._decide,

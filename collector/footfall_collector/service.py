@@ -34,17 +34,17 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from footfall_contract import shards
 from footfall_contract.shards import Shard
 from footfall_contract.site import Site
 from footfall_contract.timefmt import format_ts
-from footfall_contract.topics import agent_subscription, parse_agent_topic
+from footfall_contract.topics import agent_subscription
 from footfall_runtime.consumer import AckingConsumer
 from footfall_runtime.ratelog import LogLimiter
 from footfall_runtime.service import Clock, SystemClock, Threads
 
 from .config import CollectorSettings
 from .influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError, connect
-from .ingest import Rejection, rejection_point
 from .metrics import Metrics
 from .points import UniqueTimes
 from .prepare import BatchPrep
@@ -55,19 +55,12 @@ from .sitestate import (
     forget_metrics,
     message_work,
     new_state,
+    not_served_work,
     rebuild_once,
 )
 from .writer import InfluxWriter, Work
 
 log = logging.getLogger(__name__)
-
-
-def default_client_id(site: Site | None, shard: Shard | None) -> str:
-    """`footfall-collector-<site>` for one site, `footfall-collector-shard-K-of-N` for a
-    shard of a folder, `footfall-collector-all` for a whole folder (docs/spec.md)."""
-    if site is not None:
-        return f"footfall-collector-{site.site}"
-    return f"footfall-collector-{shard.client_suffix if shard else 'all'}"
 
 
 class Collector:
@@ -118,8 +111,8 @@ class Collector:
         )
         self.metrics.unacked.set_function(lambda: self.writer.unacked)
         self.metrics.queued_lines.set_function(lambda: self.writer.queued_lines)
-        client_id = settings.client_id or default_client_id(
-            None if self.multi else initial[0], shard
+        client_id = settings.client_id or shards.client_id(
+            "footfall-collector", None if self.multi else initial[0].site, shard
         )
         self.consumer = AckingConsumer(
             settings.mqtt,
@@ -312,23 +305,12 @@ class Collector:
         subscription per site served, only a misconfigured broker sends one."""
         served = ", ".join(self.sites) or "none"
         where = f" (shard {self.shard})" if self.shard else ""
-        try:
-            t = parse_agent_topic(msg.topic)
-        except ValueError as exc:
-            r = Rejection("bad_topic", str(exc))
-            site_id = None
-        else:
-            detail = f"topic site {t.site!r} is not served here{where} (serving {served})"
-            r = Rejection("wrong_site", detail, t.agent, t.kind)
-            site_id = t.site
-        self.metrics.message_count("unknown").inc()
-        self.metrics.rejected.labels(r.reason).inc()
-        self._log_limited(f"reject:{r.reason}", f"rejected ({r.reason}): {r.detail}")
         now = self.clock.now_ms()
-        lines = (
-            [] if site_id is None else [rejection_point(site_id, r, self._unique.ns(now)).line()]
+        work = not_served_work(
+            msg, served + where, now, self.metrics, self._unique, self._log_limited
         )
-        self.writer.put(Work(lines, (generation, msg.mid, msg.qos)))
+        work.ack = (generation, msg.mid, msg.qos)
+        self.writer.put(work)
 
     def _process(self, state: SiteState, generation: int, msg: mqtt.MQTTMessage) -> None:
         """One message of a served site (under its lock)."""

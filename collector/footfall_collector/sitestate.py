@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 
 from footfall_contract.site import Site
+from footfall_contract.topics import parse_agent_topic
 
 from .config import CollectorSettings, duration_days
 from .history import HistoryWorker
 from .influx import Influx
-from .ingest import Ingest, Limits, rejection_point
+from .ingest import Ingest, Limits, Rejection, rejection_point
 from .live import LiveOccupancy
 from .metrics import Metrics
 from .points import UniqueTimes
@@ -135,3 +136,30 @@ def message_work(
     lines = out.lines
     lines += [p.line() for p in points]
     return Work(lines, None, windows, check or None, state)
+
+
+def not_served_work(
+    msg: mqtt.MQTTMessage,
+    served: str,
+    now: int,
+    metrics: Metrics,
+    unique: UniqueTimes,
+    log_limited: Callable[[str, str], None],
+) -> Work:
+    """A message for a site not served here (`wrong_site`; `served` says where it came
+    and which sites are served): counted, logged (limited) and recorded as rejected
+    under the site it names."""
+    try:
+        t = parse_agent_topic(msg.topic)
+    except ValueError as exc:
+        r = Rejection("bad_topic", str(exc))
+        site_id = None
+    else:
+        detail = f"topic site {t.site!r} is not served {served}"
+        r = Rejection("wrong_site", detail, t.agent, t.kind)
+        site_id = t.site
+    metrics.message_count("unknown").inc()
+    metrics.rejected.labels(r.reason).inc()
+    log_limited(f"reject:{r.reason}", f"rejected ({r.reason}): {r.detail}")
+    lines = [] if site_id is None else [rejection_point(site_id, r, unique.ns(now)).line()]
+    return Work(lines)

@@ -33,6 +33,15 @@ class Shard:
         return f"shard-{self.index}-of-{self.count}"
 
 
+def client_id(program: str, site: str | None, shard: Shard | None) -> str:
+    """The MQTT client id, and so the persistent session, of a server program
+    (docs/spec.md, "Sites and shards"): `PROGRAM-SITE` for one site (`--site`),
+    `PROGRAM-shard-K-of-N` for a shard of a folder, `PROGRAM-all` for a whole folder."""
+    if site is not None:
+        return f"{program}-{site}"
+    return f"{program}-{shard.client_suffix if shard is not None else 'all'}"
+
+
 def parse_shard(text: str) -> Shard:
     """`K/N` with 1 <= K <= N; ValueError says what is wrong."""
     m = _SHARD.fullmatch(text.strip())

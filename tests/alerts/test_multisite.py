@@ -24,9 +24,9 @@ import pytest
 
 from footfall_alerts.cli import start_with_api
 from footfall_alerts.config import AlertsSettings
-from footfall_alerts.service import AlertsService, client_id_for
+from footfall_alerts.service import AlertsService
 from footfall_alerts.sitewatch import SiteWatcher
-from footfall_contract.shards import parse_shard
+from footfall_contract.shards import client_id, parse_shard
 from footfall_contract.sitefolder import SiteFolder
 from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_topic, zone_occupancy_topic
@@ -246,9 +246,9 @@ def test_one_service_many_sites_each_with_its_rules_hours_and_state(
 
 
 def test_client_ids() -> None:
-    assert client_id_for("iso-omena", None) == "footfall-alerts-iso-omena"
-    assert client_id_for(None, None) == "footfall-alerts-all"
-    assert client_id_for(None, parse_shard("2/4")) == "footfall-alerts-shard-2-of-4"
+    assert client_id("footfall-alerts", "iso-omena", None) == "footfall-alerts-iso-omena"
+    assert client_id("footfall-alerts", None, None) == "footfall-alerts-all"
+    assert client_id("footfall-alerts", None, parse_shard("2/4")) == "footfall-alerts-shard-2-of-4"
 
 
 def _env(tmp_path: Path, mosquitto: Mosquitto, influx: Influx, port: int) -> dict[str, str]:
