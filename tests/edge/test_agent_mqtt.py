@@ -174,14 +174,16 @@ def test_sigkill_with_a_backlog_then_restart(mosquitto: Mosquitto, tmp_path: Pat
     state = tmp_path / "state"
     # The trace plays from the agent's start, which a loaded machine delays by seconds:
     # wait for its events rather than for a fixed time, then let the detectors settle.
-    eventually(
-        lambda: stored_so_far(state) >= true_total * 0.9,
-        timeout_s=rows[-1].t_ms / 1000 + 60,
-        what="the trace's crossings stored",
-    )
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    try:
+        eventually(
+            lambda: stored_so_far(state) >= true_total * 0.9,
+            timeout_s=rows[-1].t_ms / 1000 + 60,
+            what="the trace's crossings stored",
+        )
+        time.sleep(1.5)
+    finally:  # the power cut, also when the wait failed: no agent outlives the test
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
     with sqlite3.connect(state / "outbox.sqlite3") as db:
         stored = [json.loads(b) for (b,) in db.execute("SELECT body FROM events ORDER BY seq")]
     expected = len(stored)
