@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from footfall_contract.shards import Shard, parse_shard
+from footfall_contract.shards import Shard
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.service import run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
+from footfall_runtime.sitesargs import add_site_arguments, site_folder
 
 from .config import AlertsSettings
 from .rules import PIPELINE_KIND, RulesFile, load_rules, pipeline_rule, rules_path_for
@@ -50,10 +51,9 @@ def start_with_api(service: AlertsService) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.sites_dir is not None:
-        return cmd_run_folder(args)
-    if args.shard is not None or args.only is not None:
-        raise ConfigError("--shard and --only go with --sites-dir, not --site")
+    folder, shard = site_folder(args)
+    if folder is not None:
+        return cmd_run_folder(args, folder, shard)
     from .service import AlertsService
 
     site = load_site(args.site)
@@ -82,13 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_until_signal(start, service.stop)
 
 
-def _only(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    return sorted({v.strip() for value in values for v in value.split(",") if v.strip()})
-
-
-def cmd_run_folder(args: argparse.Namespace) -> int:
+def cmd_run_folder(args: argparse.Namespace, folder: SiteFolder, shard: Shard | None) -> int:
     from .service import AlertsService
     from .sitewatch import SiteWatcher
 
@@ -96,17 +90,9 @@ def cmd_run_folder(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--rules goes with --site; with --sites-dir each site's rules are SITE.alerts.yaml"
         )
-    if not args.sites_dir.is_dir():
-        raise ConfigError(f"{args.sites_dir}: no such sites folder")
-    shard: Shard | None = None
-    if args.shard is not None:
-        try:
-            shard = parse_shard(args.shard)
-        except ValueError as exc:
-            raise ConfigError(f"--shard: {exc}") from None
     settings = load_settings(AlertsSettings, args.config)
     service = AlertsService(settings, shard=shard)
-    watcher = SiteWatcher(SiteFolder(args.sites_dir, shard, _only(args.only)), service)
+    watcher = SiteWatcher(folder, service)
     try:
         watcher.scan()
     except BaseException:
@@ -179,23 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="evaluate alert rules on the live MQTT state and notify")
-    which = run.add_mutually_exclusive_group(required=True)
-    which.add_argument("--site", type=Path, help="the site's YAML file")
-    which.add_argument(
-        "--sites-dir",
-        type=Path,
-        help="serve every site file (NAME.yaml) of this folder, each with its "
+    add_site_arguments(
+        run,
+        "the site's YAML file",
+        "serve every site file (NAME.yaml) of this folder, each with its "
         "NAME.alerts.yaml; read again on SIGHUP and every sites.poll_s seconds",
     )
     run.add_argument(
         "--rules", type=Path, help="rules file (default: SITE.alerts.yaml next to the site)"
-    )
-    run.add_argument("--shard", help="K/N: serve only the sites of shard K of N (with --sites-dir)")
-    run.add_argument(
-        "--only",
-        action="append",
-        metavar="ID[,ID...]",
-        help="serve only these site ids of the folder (with --sites-dir; repeatable)",
     )
     run.add_argument("--config", type=Path, help="alerts.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)

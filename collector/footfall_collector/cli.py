@@ -13,11 +13,10 @@ import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from footfall_contract.shards import parse_shard
 from footfall_contract.site import SiteError, load_site
-from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.service import SystemClock, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
+from footfall_runtime.sitesargs import add_site_arguments, site_folder
 
 from .config import CollectorSettings
 
@@ -30,23 +29,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .sitesdir import SitesDir, log_problems, log_refusals
 
     settings = load_settings(CollectorSettings, args.config)
-    folder: SiteFolder | None = None
-    if args.site is not None:
-        if args.shard or args.only:
-            raise ConfigError("--shard and --only go with --sites-dir, not --site")
+    folder, shard = site_folder(args)
+    if folder is None:
         site = load_site(args.site)
         collector = Collector(settings, site)
         what = f"site {site.site} ({len(site.zones)} zones, {len(site.doors)} doors)"
         served = [(args.site, site)]
     else:
-        try:
-            shard = parse_shard(args.shard) if args.shard else None
-        except ValueError as exc:
-            raise ConfigError(f"--shard: {exc}") from None
-        only = [i for text in args.only or [] for i in text.split(",") if i.strip()]
-        if not args.sites_dir.is_dir():
-            raise ConfigError(f"{args.sites_dir}: no such sites folder")
-        folder = SiteFolder(args.sites_dir, shard, [i.strip() for i in only] or None)
         scan = folder.scan()
         log_refusals(scan)
         served = [scan.sites[i] for i in sorted(scan.sites)]
@@ -180,18 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="MQTT -> InfluxDB and live occupancy of sites")
-    which = run.add_mutually_exclusive_group(required=True)
-    which.add_argument("--site", type=Path, help="one site's YAML file")
-    which.add_argument(
-        "--sites-dir",
-        type=Path,
-        help="a folder of site files (NAME.yaml), read again on SIGHUP and every sites.poll_s",
-    )
-    run.add_argument(
-        "--shard", help="K/N: serve only the folder's sites of shard K of N (by site id)"
-    )
-    run.add_argument(
-        "--only", action="append", help="ID[,ID...]: serve only these sites of the folder"
+    add_site_arguments(
+        run,
+        "one site's YAML file",
+        "a folder of site files (NAME.yaml), read again on SIGHUP and every sites.poll_s",
     )
     run.add_argument("--config", type=Path, help="collector.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)
