@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ import paho.mqtt.client as mqtt
 from footfall_collector.influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError
 from footfall_collector.schema import alert_point
 from footfall_contract.site import Site
-from footfall_runtime.service import Clock
+from footfall_runtime.service import Clock, Stopping
 
 from .config import AlertsSettings
 from .metrics import Metrics
@@ -46,7 +45,7 @@ class Delivery:
         metrics: Metrics,
         clock: Clock,
         warn: Callable[[str, str], None],
-        stopping: threading.Event,
+        stopping: Stopping,
     ) -> None:
         self.settings = settings
         self.site = site

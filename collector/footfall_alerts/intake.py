@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -21,6 +20,7 @@ import paho.mqtt.client as mqtt
 from footfall_contract.limits import MAX_PACKET_BYTES
 from footfall_contract.site import Site
 from footfall_runtime.consumer import AckingConsumer
+from footfall_runtime.service import Stopping
 
 from .config import AlertsSettings
 from .engine import Observation
@@ -56,7 +56,7 @@ class MqttIntake:
         metrics: Metrics,
         decide: Decide,
         warn: Warn,
-        stopping: threading.Event,
+        stopping: Stopping,
     ) -> None:
         self.settings = settings
         self.metrics = metrics

@@ -41,7 +41,7 @@ from footfall_contract.timefmt import format_ts
 from footfall_contract.topics import agent_subscription
 from footfall_runtime.consumer import AckingConsumer
 from footfall_runtime.ratelog import LogLimiter
-from footfall_runtime.service import Clock, SystemClock, Threads
+from footfall_runtime.service import Clock, StopFlag, SystemClock, Threads
 
 from .config import CollectorSettings
 from .influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError, connect
@@ -86,7 +86,7 @@ class Collector:
         self.influx = influx or connect(settings.influx)
         self.metrics = Metrics()
         self._overload_drops = self.metrics.rejected.labels("overload_qos0")
-        self._stop = threading.Event()
+        self._stop = StopFlag()  # set by `interrupt`, from a signal handler
         self._threads = Threads()
         self._unique = UniqueTimes()
         self._limiter = LogLimiter(60.0)

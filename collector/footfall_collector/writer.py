@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from footfall_runtime.ratelog import LogLimiter
+from footfall_runtime.service import Stopping
 
 from .config import IngestSettings
 from .influx import Influx, InfluxLink, PermanentWriteError, RetryableWriteError
@@ -56,7 +57,7 @@ class InfluxWriter:
         settings: IngestSettings,
         metrics: Metrics,
         link: InfluxLink,
-        stop: threading.Event,
+        stop: Stopping,
         give_up: Callable[[], bool],
         limiter: LogLimiter,
     ) -> None:

@@ -47,11 +47,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             driver.start()
 
     def stop() -> None:
+        log.info("stopping")
         if driver:
             driver.stop()
         agent.stop()
 
-    return run_until_signal(start, stop, interrupt=lambda: log.info("signal: stopping"))
+    return run_until_signal(start, stop)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

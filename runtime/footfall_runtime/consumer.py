@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 
 from .config import MqttSettings
 from .mqttclient import MqttLink, make_client, start_persistent_session
+from .service import Stopping
 
 MessageHandler = Callable[[int, mqtt.MQTTMessage], None]
 """(generation, message), on paho's network thread: keep it short, and acknowledge
@@ -47,7 +48,7 @@ class AckingConsumer:
         *,
         logger: logging.Logger,
         meanwhile: str,
-        stopping: threading.Event,
+        stopping: Stopping,
         session_expiry_s: int,
         receive_maximum: int,
         max_packet_bytes: int | None = None,

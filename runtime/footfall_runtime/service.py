@@ -79,6 +79,15 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
+class Stopping(Protocol):
+    """What a thread that must end with its service reads: a `StopFlag` (the one a signal
+    handler may set) or a `threading.Event`."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class StopFlag:
     """Set by a signal handler, so without a lock: Python runs a handler on the main
     thread between two bytecodes, maybe while that thread holds the very lock a

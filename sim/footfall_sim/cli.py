@@ -23,7 +23,6 @@ import logging
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,6 +33,7 @@ from footfall_contract.hours import local_date, local_day_bounds, window_of
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.timefmt import format_ts
 from footfall_runtime.config import MqttSettings
+from footfall_runtime.service import StopFlag, Stopping
 from footfall_runtime.settings import ConfigError, FootfallSettings, load_settings
 
 from .crowd import PROFILES, accuracy
@@ -234,7 +234,7 @@ def _summary(sim: Simulated, args: argparse.Namespace, site: Site) -> dict[str, 
     }
 
 
-def run(args: argparse.Namespace, stop: threading.Event) -> int:
+def run(args: argparse.Namespace, stop: Stopping) -> int:
     site = load_site(args.site)
     settings = load_settings(SimSettings, args.config)
     model = _model(site, args)
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("footfall_edge.agent").setLevel(logging.ERROR)
     # `kill -USR1 PID` prints every thread's stack on file descriptor 2 (stderr)
     faulthandler.register(signal.SIGUSR1, file=2)
-    stop = threading.Event()
+    stop = StopFlag()  # set from a signal handler: no lock (see StopFlag)
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run(args, stop)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from footfall_edge.mockpins import TraceDriver
 from footfall_edge.publisher import Publisher, now_ms
 from footfall_edge.sensing import Stamped
 from footfall_runtime.config import MqttSettings
+from footfall_runtime.service import StopFlag, Stopping
 
 from .crowd import CrowdTrace, Detected
 
@@ -126,7 +126,7 @@ def _wait_connected(publishers: list[Publisher], timeout_s: float, progress: Pro
         progress(f"{missing} agents not connected to the broker yet; events wait in their outboxes")
 
 
-def _flush(pending: Callable[[], int], timeout_s: float, stop: threading.Event) -> int:
+def _flush(pending: Callable[[], int], timeout_s: float, stop: Stopping) -> int:
     deadline = time.monotonic() + timeout_s
     while (left := pending()) and time.monotonic() < deadline and not stop.is_set():
         time.sleep(0.05)
@@ -139,12 +139,12 @@ def run_accelerated(
     agent_of: Mapping[str, str],
     pacer: Pacer,
     progress: Progress,
-    stop: threading.Event | None = None,
+    stop: Stopping | None = None,
     flush_timeout_s: float = 120.0,
     progress_every_s: float = 5.0,
 ) -> RunStats:
     """Publish detector events through one virtual agent per agent id, paced."""
-    stop = stop or threading.Event()
+    stop = stop or StopFlag()
     agents = {a: VirtualAgent(cfg) for a, cfg in config_of.items()}
     stats = RunStats()
     for a in agents.values():
@@ -192,7 +192,7 @@ def run_realtime(
     config_of: Mapping[str, EdgeConfig],
     crowd: CrowdTrace,
     progress: Progress,
-    stop: threading.Event | None = None,
+    stop: Stopping | None = None,
     flush_timeout_s: float = 60.0,
     progress_every_s: float = 30.0,
 ) -> RunStats:
@@ -200,7 +200,7 @@ def run_realtime(
     drivers start at the trace's time 0 (`crowd.start_ms`)."""
     from gpiozero.pins.mock import MockFactory
 
-    stop = stop or threading.Event()
+    stop = stop or StopFlag()
     stats = RunStats()
     agents: list[EdgeAgent] = []
     drivers: list[TraceDriver] = []
