@@ -66,13 +66,13 @@ from .restore import Restoring
 from .rules import Rule, RulesFile, limit_rule, pipeline_rule
 from .scopes import ref_of, refs, rule_zones, target
 from .state import (
-    MATCHER_KEYS,
     MAX_SILENCE_S,
     MAX_SILENCES,
     TRACKED_FAULTS,
     AlertRec,
     Condition,
     Silence,
+    check_silence,
     join_parts,
     json_copy,
 )
@@ -375,22 +375,7 @@ class Engine(Restoring, Notifying):
     def add_silence(
         self, matchers: Mapping[str, str], until: int, by: str, reason: str, now: int
     ) -> tuple[Silence, list[Effect]]:
-        if not matchers:
-            raise ValueError(
-                "a silence needs at least one matcher (alert, rule, kind, zone, agent)"
-            )
-        unknown = set(matchers) - set(MATCHER_KEYS)
-        if unknown:
-            raise ValueError(f"unknown matcher(s): {', '.join(sorted(unknown))}")
-        if until <= now:
-            raise ValueError("a silence must end in the future")
-        if until - now > MAX_SILENCE_S * 1000:
-            raise ValueError(f"a silence may last at most {MAX_SILENCE_S // 86_400} days")
-        if sum(s.until > now for s in self.silences.values()) >= MAX_SILENCES:
-            raise ValueError(
-                f"there are already {MAX_SILENCES} active silences, the most there may be: "
-                "remove some first"
-            )
+        check_silence(matchers, until, now, sum(s.until > now for s in self.silences.values()))
         self._silence_seq += 1
         silence = Silence(f"s{self._silence_seq}", dict(matchers), until, by, reason, now)
         self.silences[silence.id] = silence

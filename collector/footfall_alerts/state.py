@@ -74,6 +74,25 @@ class Silence:
         return True
 
 
+def check_silence(matchers: Mapping[str, str], until: int, now: int, active: int) -> None:
+    """ValueError naming what is wrong with a silence asked for at `now`, while `active`
+    silences are in force."""
+    if not matchers:
+        raise ValueError("a silence needs at least one matcher (alert, rule, kind, zone, agent)")
+    unknown = set(matchers) - set(MATCHER_KEYS)
+    if unknown:
+        raise ValueError(f"unknown matcher(s): {', '.join(sorted(unknown))}")
+    if until <= now:
+        raise ValueError("a silence must end in the future")
+    if until - now > MAX_SILENCE_S * 1000:
+        raise ValueError(f"a silence may last at most {MAX_SILENCE_S // 86_400} days")
+    if active >= MAX_SILENCES:
+        raise ValueError(
+            f"there are already {MAX_SILENCES} active silences, the most there may be: "
+            "remove some first"
+        )
+
+
 @dataclass
 class Condition:
     """One key of a rule now: the alert's scope, its value (None: no data) and since

@@ -77,11 +77,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check_site(args: argparse.Namespace) -> int:
     """A valid file, then what will not count as meant (docs/spec.md §3, "Checks"):
     warnings leave the exit status 0, errors (a site that cannot work) make it 1."""
-    from footfall_contract.site import read_text
+    from footfall_contract import yamlfile
     from footfall_contract.sitecheck import line_of
 
     site = load_site(args.site)
-    file, text = read_text(args.site, "site file")
+    file, text = yamlfile.read_text(args.site, "site file", SiteError)
     problems = site.problems()
     for p in problems:
         line = line_of(text, p.loc)

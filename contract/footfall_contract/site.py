@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
@@ -35,13 +34,11 @@ from .hours import (
     Hours,
     OpeningHours,
     ResetAt,
-    WeekHours,
     hours_table,
-    parse_time,
     pick_hours,
     within,
 )
-from .messages import BEAMS
+from .siteindex import SiteIndex, index_site
 from .topics import check_id
 from .yamlfile import FileError, Located, LocatedField
 
@@ -58,7 +55,6 @@ __all__ = [
     "Zone",
     "load_site",
     "parse_site",
-    "read_text",
     "site_files",
 ]
 
@@ -138,19 +134,6 @@ class Door(_Frozen):
 class PresenceSensor(_Frozen):
     id: Annotated[str, _id_of("presence sensor id")]
     zone: str
-
-
-@dataclass(frozen=True)
-class _Index:
-    zones: dict[str, Zone]
-    doors: dict[str, Door]
-    sensors: dict[str, PresenceSensor]
-    fault_sources: frozenset[str]
-    lineage: dict[str, tuple[str, ...]]
-    effects: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
-    hours: dict[str | None, WeekHours]
-    tz: ZoneInfo
-    reset: dt.time
 
 
 class Site(_Frozen):
@@ -237,52 +220,10 @@ class Site(_Frozen):
     # --- helpers --------------------------------------------------------------------
 
     @cached_property
-    def _idx(self) -> _Index:
+    def _idx(self) -> SiteIndex:
         """Lookups built once (the model is frozen); a cached_property rather than a
         private attribute, so that it stays out of `==`."""
-        zones = {z.id: z for z in self.zones}
-        lineage: dict[str, tuple[str, ...]] = {}
-        for zone in self.zones:
-            chain = [zone.id]
-            while (parent := zones[chain[-1]].parent) is not None and parent not in chain:
-                chain.append(parent)
-            lineage[zone.id] = tuple(chain)
-        hours: dict[str | None, WeekHours] = {None: hours_table(self.opening_hours, "")}
-        for zone in self.zones:
-            hours[zone.id] = hours_table(zone.opening_hours or {}, "")
-
-        def within(zone_id: str, other: str | None) -> bool:
-            return other is not None and zone_id in lineage[other]
-
-        effects = {
-            d.id: (
-                tuple(
-                    z.id
-                    for z in self.zones
-                    if within(z.id, d.inside) and not within(z.id, d.outside)
-                ),
-                tuple(
-                    z.id
-                    for z in self.zones
-                    if within(z.id, d.outside) and not within(z.id, d.inside)
-                ),
-            )
-            for d in self.doors
-        }
-        return _Index(
-            zones=zones,
-            effects=effects,
-            doors={d.id: d for d in self.doors},
-            sensors={s.id: s for s in self.presence},
-            fault_sources=frozenset(
-                [f"{d.id}/{beam}" for d in self.doors for beam in BEAMS]
-                + [s.id for s in self.presence]
-            ),
-            lineage=lineage,
-            hours=hours,
-            tz=ZoneInfo(self.timezone),
-            reset=parse_time(self.reset_at, "reset_at"),
-        )
+        return index_site(self)
 
     def zone(self, zone_id: str) -> Zone:
         return _get(self._idx.zones, zone_id, "zone", self.site)
@@ -385,17 +326,9 @@ def site_files(folder: Path) -> list[Path]:
     return sorted(p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if "." not in p.stem)
 
 
-def read_text(
-    path: str | os.PathLike[str], what: str, error: type[FileError] = SiteError
-) -> tuple[str, str]:
-    """(file name, UTF-8 text) of a YAML file; a missing, unreadable or non-UTF-8 file is
-    an `error` naming the file (and the line of the first bad byte)."""
-    return yamlfile.read_text(path, what, error)
-
-
 def load_site(path: str | os.PathLike[str]) -> Site:
     """Read and check a site file; every failure, a missing file too, is a SiteError."""
-    file, text = read_text(path, "site file")
+    file, text = yamlfile.read_text(path, "site file", SiteError)
     return parse_site(text, file)
 
 

@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import yamlfile
 from .shards import Shard
 from .site import Site, SiteError, parse_site, site_files
-from .site import read_text as read_site_text
 
 __all__ = ["Scan", "SiteFolder"]
 
@@ -153,7 +153,7 @@ class SiteFolder:
         if before is not None and before.data == data:
             return before
         try:
-            file, text = read_site_text(path, "site file")
+            file, text = yamlfile.read_text(path, "site file", SiteError)
             return _Read(data, parse_site(text, file), None)
         except SiteError as exc:
             return _Read(data, None, str(exc))

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from footfall_contract.site import Site, SiteError, load_site
+from footfall_contract.site import Site, SiteError, load_site, site_files
 from footfall_contract.topics import ID_PATTERN
 from footfall_runtime.config import ConfigError
 
@@ -124,16 +124,9 @@ def parse_broker(spec: str, port: int | None = None) -> tuple[str, int]:
     return host.strip("[]"), port if port is not None else TLS_PORT
 
 
-def site_files(sites_dir: Path) -> dict[str, Path]:
-    """SITE.yaml files of a folder (SITE.alerts.yaml and other companions are not sites)."""
-    return {
-        p.stem: p for p in sorted(sites_dir.glob("*.yaml")) if "." not in p.stem and p.is_file()
-    }
-
-
 def find_site(sites_dir: Path, site_id: str) -> Site:
     check_id(site_id, "--site")
-    files = site_files(sites_dir)
+    files = {p.stem: p for p in site_files(sites_dir) if p.is_file()}
     if site_id not in files:
         known = ", ".join(files) or "none"
         raise InstallError(
