@@ -158,7 +158,7 @@ class MqttIntake:
             self._warn(f"bad:{msg.topic}", f"ignored a message: {exc}")
             obs = []
         for reason, _ in dropped:
-            self.metrics.dropped_events.labels(reason).inc()
+            self.metrics.dropped_events.labels(site.site, reason).inc()
         if dropped:
             reason, text = dropped[0]
             more = f" (and {len(dropped) - 1} more in this message)" if len(dropped) > 1 else ""

@@ -1,4 +1,6 @@
-"""Prometheus metrics of one alerts service (its own registry, so tests can run several)."""
+"""Prometheus metrics of one alerts service (its own registry, so tests can run several).
+What an alert or a device did is labelled with its site (site ids come from the site
+files, so the series stay bounded); a site no longer served leaves no gauges behind."""
 
 from __future__ import annotations
 
@@ -16,16 +18,16 @@ class Metrics:
             "footfall_alerts_dropped_events",
             "Events dropped from messages that were read, by reason (unknown_source: a "
             "fault source the site does not have; invalid)",
-            ["reason"],
+            ["site", "reason"],
             registry=r,
         )
         self.transitions = Counter(
-            "footfall_alerts_transitions", "Alert transitions", ["state"], registry=r
+            "footfall_alerts_transitions", "Alert transitions", ["site", "state"], registry=r
         )
         self.notifications = Counter(
             "footfall_alerts_notifications",
             "Notifications decided (one per receiver and group)",
-            ["receiver", "event"],
+            ["site", "receiver", "event"],
             registry=r,
         )
         self.deliveries = Counter(
@@ -43,12 +45,12 @@ class Metrics:
         self.outbox = Gauge(
             "footfall_alerts_outbox_open",
             "Outbox entries not yet delivered",
-            ["channel"],
+            ["site", "channel"],
             registry=r,
         )
-        self.firing = Gauge("footfall_alerts_firing", "Alerts firing now", registry=r)
+        self.firing = Gauge("footfall_alerts_firing", "Alerts firing now", ["site"], registry=r)
         self.open_alerts = Gauge(
-            "footfall_alerts_open", "Alerts open now (pending and firing)", registry=r
+            "footfall_alerts_open", "Alerts open now (pending and firing)", ["site"], registry=r
         )
         self.connected = Gauge(
             "footfall_alerts_connected", "1 when connected", ["target"], registry=r

@@ -226,7 +226,7 @@ class SiteAlerts:
         entries: list[tuple[str, dict[str, Any]]] = []
         for e in effects:
             if isinstance(e, Transition):
-                self.metrics.transitions.labels(e.state).inc()
+                self.metrics.transitions.labels(self.site.site, e.state).inc()
                 record = {"state": e.state, "alert": e.alert, "by": e.by, "reason": e.reason}
                 if e.state in RECORDED:
                     entries.append(("influx", record))
@@ -242,7 +242,7 @@ class SiteAlerts:
                     e.alert["summary"],
                 )
             elif isinstance(e, Notification):
-                self.metrics.notifications.labels(e.receiver, e.event).inc()
+                self.metrics.notifications.labels(self.site.site, e.receiver, e.event).inc()
                 entries.append((f"receiver:{e.receiver}", self._notification(e)))
         self.store.commit(self.engine.take_changes(), entries, now)
         self._last_save = now

@@ -125,7 +125,11 @@ def test_ten_thousand_made_up_fault_sources_do_not_delay_a_real_beam_alert(
         # Every made-up event was counted as dropped; the log said so at most twice.
         wait_for(
             lambda: (
-                metric(api, 'footfall_alerts_dropped_events_total{reason="unknown_source"}') == FAKE
+                metric(
+                    api,
+                    'footfall_alerts_dropped_events_total{reason="unknown_source",site="test-site"}',
+                )
+                == FAKE
             ),
             30,
             "all fake events counted",

@@ -134,6 +134,10 @@ def events(hook: WebhookSink, site: str) -> list[tuple[str, str, list[str]]]:
     ]
 
 
+def metric(service: AlertsService, name: str, **labels: str) -> float | None:
+    return service.metrics.registry.get_sample_value(f"footfall_alerts_{name}", labels)
+
+
 def test_one_service_many_sites_each_with_its_rules_hours_and_state(
     mosquitto: Mosquitto, influx: Influx, hook: WebhookSink, tmp_path: Path
 ) -> None:
@@ -197,6 +201,18 @@ def test_one_service_many_sites_each_with_its_rules_hours_and_state(
         eventually(lambda: firing(service, "east") == ["hall-full-hall"])
         eventually(lambda: len(hook.bodies("/east")) == 1, what="east's webhook")
         assert events(hook, "east") == [("firing", "hall-full", ["hall-full-hall"])]
+        # The metrics say which site alerts: per site, the alerts firing now and the
+        # transitions so far (the ticker sets the gauges).
+        eventually(
+            lambda: (
+                [metric(service, "firing", site=s) for s in ("east", "north", "south")] == [1, 1, 2]
+            ),
+            what="firing per site",
+        )
+        assert [
+            metric(service, "transitions_total", site=s, state="firing")
+            for s in ("east", "north", "south")
+        ] == [1, 1, 2]
 
         # North's rules changed: reloaded from its saved state (pi-n stays firing, not
         # notified again, and the hall's count of 6 is kept), and its new threshold (50%)
@@ -236,6 +252,12 @@ def test_one_service_many_sites_each_with_its_rules_hours_and_state(
         assert (tmp_path / "state" / "east.sqlite3").is_file()
         with pytest.raises(KeyError):
             service.snapshot_alerts("east")
+        eventually(lambda: metric(service, "open", site="east") is None, what="east's gauges gone")
+        assert metric(service, "firing", site="east") is None
+        assert metric(service, "firing", site="north") == 2
+        # everything was delivered: no outbox entry open anywhere (0, or never shown)
+        for s in ("north", "south"):
+            assert metric(service, "outbox_open", site=s, channel="receiver:hook") in (None, 0)
 
         # Nothing else was sent anywhere: one notification per transition and site.
         assert [len(hook.bodies("/" + s)) for s in ("north", "south", "east")] == [2, 4, 1]

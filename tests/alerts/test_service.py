@@ -366,7 +366,7 @@ def test_api_alerts_silences_acknowledgements_and_bad_input(
         )
         assert r.status_code == 422
         metrics = api.get("/metrics").text
-        assert 'footfall_alerts_transitions_total{state="firing"} 1.0' in metrics
+        assert 'footfall_alerts_transitions_total{site="test-site",state="firing"} 1.0' in metrics
         assert (
             'footfall_alerts_deliveries_total{channel="receiver:mail",result="sent"} 1.0' in metrics
         )
