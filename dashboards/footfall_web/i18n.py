@@ -114,6 +114,16 @@ BOARD_TEXTS: Final[dict[Lang, dict[str, str]]] = {
         "silence": "Vaienna {h} h",
         "ack_failed": "Kuittaus epäonnistui: {error}",
         "silence_failed": "Vaientaminen epäonnistui: {error}",
+        "retire": "Poista käytöstä",
+        "retire_agent": "Poista käytöstä: laite {agent}",
+        "retire_confirm": "Poistetaanko laite {agent} käytöstä?",
+        "retire_explain": (
+            "Vain laitteelle, joka on poissa pysyvästi (vaihdettu tai viety pois): se poistuu "
+            "näkymästä ja sen hälytykset päättyvät. Jos se vielä yhdistää, se palaa näkyviin."
+        ),
+        "cancel": "Peruuta",
+        "retired": "Laite {agent} poistettu käytöstä",
+        "retire_failed": "Laitteen {agent} poistaminen käytöstä epäonnistui: {error}",
         "critical": "kriittinen",
         "warning": "varoitus",
         "info": "tiedote",
@@ -145,6 +155,16 @@ BOARD_TEXTS: Final[dict[Lang, dict[str, str]]] = {
         "silence": "Tysta {h} h",
         "ack_failed": "Kvitteringen misslyckades: {error}",
         "silence_failed": "Tystandet misslyckades: {error}",
+        "retire": "Avveckla",
+        "retire_agent": "Avveckla enheten {agent}",
+        "retire_confirm": "Avveckla enheten {agent}?",
+        "retire_explain": (
+            "Bara för en enhet som är borta för gott (utbytt eller bortflyttad): den försvinner "
+            "från tavlan och dess larm upphör. Ansluter den igen kommer den tillbaka."
+        ),
+        "cancel": "Avbryt",
+        "retired": "Enheten {agent} avvecklad",
+        "retire_failed": "Avvecklingen av {agent} misslyckades: {error}",
         "critical": "kritisk",
         "warning": "varning",
         "info": "info",
@@ -176,12 +196,22 @@ BOARD_TEXTS: Final[dict[Lang, dict[str, str]]] = {
         "silence": "Silence {h} h",
         "ack_failed": "Acknowledging failed: {error}",
         "silence_failed": "Silencing failed: {error}",
+        "retire": "Retire",
+        "retire_agent": "Retire agent {agent}",
+        "retire_confirm": "Retire agent {agent}?",
+        "retire_explain": (
+            "Only for a Pi that is gone for good (replaced or taken away): it leaves the board "
+            "and its alerts resolve. If it connects again, it is back."
+        ),
+        "cancel": "Cancel",
+        "retired": "Agent {agent} retired",
+        "retire_failed": "Retiring {agent} failed: {error}",
         "critical": "critical",
         "warning": "warning",
         "info": "info",
     },
 }
-"""The live board's texts; board.js fills the {placeholders}."""
+"""The live board's texts; board.js and agents.js fill the {placeholders}."""
 
 
 def is_lang(value: str | None) -> bool:

@@ -1,8 +1,9 @@
 """Accessibility (WCAG 2.1 AA) in Debian's Chromium: axe-core (vendored in
 tests/web/vendor/axe-core, so no download at test time) finds nothing serious or
-critical on the board, the public display (light and dark), the login page, the reports
-page, the agency page and the display index; Tab reaches every zone link and every
-alert button with a visible focus ring; agent state is in words, not only in colour; the
+critical on the board (also with its Retire dialog open), the public display (light and
+dark), the login page, the reports page, the agency page and the display index; Tab
+reaches every zone link, every alert button and an offline agent's Retire button with a
+visible focus ring; agent state is in words, not only in colour; the
 charts have text alternatives; dark mode follows the screen or `?theme=`."""
 
 from __future__ import annotations
@@ -172,6 +173,11 @@ def test_axe_finds_nothing_serious_on_any_page(browser: Browser, world: World) -
                 expect(page.locator(ready).first).to_be_attached(timeout=10_000)
                 page.wait_for_timeout(300)  # charts and the stream settle
                 found += problems(page, f"{name} ({scheme})")
+            # the board with the Retire dialog open (modal: the rest is inert)
+            page.goto(url + "/?lang=sv")
+            page.get_by_role("button", name="Avveckla enheten pi-2").click()
+            expect(page.get_by_role("dialog", name="Avveckla enheten pi-2?")).to_be_visible()
+            found += problems(page, f"board-retire-dialog ({scheme})")
         finally:
             context.close()
     assert not found, "\n".join(found)
@@ -211,7 +217,8 @@ def test_keyboard_reaches_every_zone_and_alert_action(browser: Browser, world: W
         for zone in ("centre", "library", "kela", "youth"):
             assert f"/zones/test-site/{zone}" in hrefs, (zone, seen)
         buttons = [s["text"] for s in seen if s["tag"] == "BUTTON"]
-        assert buttons == ["Acknowledge", "Silence 1 h", "Silence 4 h"], seen
+        # the offline agent's Retire (the agents come first), then the alert's buttons
+        assert buttons == ["Retire", "Acknowledge", "Silence 1 h", "Silence 4 h"], seen
         assert "/reports/test-site" in hrefs
         # Enter on a zone link opens its page, Shift+Tab goes back through the buttons
         page.focus("#zone-test-site-library h3 a")
@@ -240,7 +247,7 @@ def test_state_in_words_and_charts_in_text(browser: Browser, world: World) -> No
         expect(online).to_have_attribute("aria-label", "pi-1: online")
         expect(offline).to_have_attribute("aria-label", "pi-2: offline")
         expect(online).to_have_text("pi-1 online")  # "online" for screen readers only
-        expect(offline).to_have_text("pi-2 offline")
+        expect(offline).to_have_text("pi-2 offline Retire")  # and its Retire button
         # a mark that differs in shape, not only in colour
         marks = [
             page.eval_on_selector(sel, "e => getComputedStyle(e, '::before').content")

@@ -81,6 +81,17 @@
       var agents = el("ul", "agents");
       agents.id = "agents-" + s.site;
       head.appendChild(agents);
+      // what the last retirement did, in words: live regions there before they speak
+      var said = el("div", "agent-notes");
+      said.id = "agent-notes-" + s.site;
+      said.tabIndex = -1; // where the keyboard goes when a retired agent's button is gone
+      var ok = el("p", "note");
+      ok.setAttribute("role", "status");
+      var bad = el("p", "note note-error");
+      bad.setAttribute("role", "alert");
+      said.appendChild(ok);
+      said.appendChild(bad);
+      head.appendChild(said);
       sec.appendChild(head);
       var alerts = el("ul", "alerts");
       alerts.id = "alerts-" + s.site;
@@ -96,7 +107,7 @@
       });
     }
     s.zones.forEach(updateZone);
-    renderAgents(s);
+    agentList.render(s);
     renderAlerts(s);
   }
 
@@ -221,20 +232,6 @@
       }).catch(function () {});
   }
 
-  function renderAgents(s) {
-    var ul = document.getElementById("agents-" + s.site);
-    ul.textContent = "";
-    if (!s.agents.length) { ul.appendChild(el("li", "empty", T.no_agents)); return; }
-    s.agents.forEach(function (a) {
-      var li = el("li", "agent " + (a.online ? "online" : "offline"), a.agent + (a.online ? "" : " " + T.offline));
-      // the state in words, not only the mark's colour and shape (✓ / ✕)
-      if (a.online) li.appendChild(el("span", "visually-hidden", " " + T.online));
-      li.setAttribute("aria-label", a.agent + ": " + (a.online ? T.online : T.offline));
-      li.title = tr("agent_since", { state: a.online ? T.online : T.offline, time: siteTime(s.site, a.ts), sw: a.sw });
-      ul.appendChild(li);
-    });
-  }
-
   var notes = {}; // "site/alert" -> {text, error}: why the last action failed
   var busy = {}; // "site/alert" -> true while an action is under way
 
@@ -283,14 +280,10 @@
     });
   }
 
-  function act(site, a, what, body) {
-    var k = key(site, a.id);
-    busy[k] = true;
-    delete notes[k];
-    renderAlerts(sites[site]);
-    var url = base + "/api/v1/sites/" + encodeURIComponent(site) + "/alerts/" +
-      encodeURIComponent(a.id) + "/" + what;
-    fetch(url, {
+  // Every action of the board (alerts, agents) posts this way: with the page's CSRF token,
+  // failing with the server's `detail`, which is meant for the person at the board.
+  function post(url, body) {
+    return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
@@ -300,7 +293,17 @@
         if (!r.ok) throw new Error(d.detail || "HTTP " + r.status);
         return d;
       });
-    }).then(function (d) {
+    });
+  }
+
+  function act(site, a, what, body) {
+    var k = key(site, a.id);
+    busy[k] = true;
+    delete notes[k];
+    renderAlerts(sites[site]);
+    var url = base + "/api/v1/sites/" + encodeURIComponent(site) + "/alerts/" +
+      encodeURIComponent(a.id) + "/" + what;
+    post(url, body).then(function (d) {
       // shown at once; the retained alert on MQTT follows through the stream
       var cur = sites[site].alerts.filter(function (x) { return x.id === a.id; })[0];
       if (!cur) return;
@@ -351,7 +354,7 @@
     s.agents = s.agents.filter(function (x) { return x.agent !== a.agent; });
     if (!a.removed) s.agents.push(a);
     s.agents.sort(function (x, y) { return x.agent < y.agent ? -1 : 1; });
-    renderAgents(s);
+    agentList.render(s);
   }
   function onAlert(a) {
     var s = sites[a.site];
@@ -360,6 +363,11 @@
     if (a.state === "firing") s.alerts.push(a);
     renderAlerts(s);
   }
+
+  // the agents' list and the Retire button: static/agents.js, loaded before this file
+  var agentList = window.footfallAgents({
+    state: state, sites: sites, tr: tr, el: el, key: key, siteTime: siteTime, post: post
+  });
 
   function renderAll() {
     state.sites.forEach(function (k) { if (sites[k]) renderSite(sites[k]); });
