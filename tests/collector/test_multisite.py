@@ -11,6 +11,7 @@ import shutil
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -205,11 +206,18 @@ def test_shipped_sites_and_one_added_count_and_reset_independently(
         clock.set(local_ms(2, 0, 1))
         wait_for(lambda: not any(counts(collector, "third").values()), 10, "third reset")
         assert {name: counts(collector, name) for name in SHIPPED} == before
-        resets = q.rows('SELECT "count_before", "zone", "site" FROM "occupancy_reset"')
-        assert {r["site"] for r in resets} == {"third"}
-        assert {r["zone"]: r["count_before"] for r in resets} == occupancy(
-            sites["third"], sender.sent["third"]
+
+        # the reset's points are written after the counts are zeroed: waited for
+        def resets() -> list[dict[str, Any]]:
+            return q.rows('SELECT "count_before", "zone", "site" FROM "occupancy_reset"')
+
+        truth = occupancy(sites["third"], sender.sent["third"])
+        wait_for(
+            lambda: {r["zone"]: r["count_before"] for r in resets()} == truth,
+            10,
+            "the third site's reset stored",
         )
+        assert {r["site"] for r in resets()} == {"third"}
         # after its reset the third site counts again from zero
         after = walk(sites["third"], 20, rng)
         sender.send("third", after, clock.now_ms())
