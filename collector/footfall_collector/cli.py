@@ -16,7 +16,7 @@ from pathlib import Path
 from footfall_contract.site import SiteError, load_site
 from footfall_runtime.service import SystemClock, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
-from footfall_runtime.sitesargs import add_site_arguments, site_folder
+from footfall_runtime.sitesargs import add_site_arguments, log_refusals, site_folder
 
 from .config import CollectorSettings
 
@@ -26,7 +26,7 @@ log = logging.getLogger("footfall_collector")
 def cmd_run(args: argparse.Namespace) -> int:
     from .http import serve
     from .service import Collector
-    from .sitesdir import SitesDir, log_problems, log_refusals
+    from .sitesdir import SitesDir, log_problems
 
     settings = load_settings(CollectorSettings, args.config)
     folder, shard = site_folder(args)
@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         served = [(args.site, site)]
     else:
         scan = folder.scan()
-        log_refusals(scan)
+        log_refusals(scan, log)
         served = [scan.sites[i] for i in sorted(scan.sites)]
         collector = Collector(settings, [s for _, s in served], shard=shard)
         what = (

@@ -13,6 +13,7 @@ from pathlib import Path
 from footfall_contract.site import Site
 from footfall_contract.sitefolder import Scan, SiteFolder
 from footfall_runtime.service import Periodic
+from footfall_runtime.sitesargs import log_refusals
 
 from .service import Collector
 
@@ -24,21 +25,6 @@ def log_problems(path: Path, site: Site) -> None:
     for problem in site.problems():
         level = logging.ERROR if problem.severity == "error" else logging.WARNING
         log.log(level, "site file %s, %s: %s", path, problem.where, problem.message)
-
-
-def log_refusals(scan: Scan) -> None:
-    """Each refused file once (until its reason changes), with what it means."""
-    held = {path: site_id for site_id, (path, _) in scan.sites.items()}
-    for path, message in scan.new_errors.items():
-        site_id = held.get(path)
-        then = (
-            f"site {site_id} keeps its last good version"
-            if site_id is not None
-            else "not served until it is fixed"
-        )
-        log.error("site file refused: %s (%s)", message, then)
-    for site_id in scan.missing:
-        log.warning("--only %s: no valid site file of the folder holds that site", site_id)
 
 
 class SitesDir:
@@ -68,7 +54,7 @@ class SitesDir:
         self.apply(self.folder.scan())
 
     def apply(self, scan: Scan) -> None:
-        log_refusals(scan)
+        log_refusals(scan, log)
         for site_id in scan.removed:
             self.collector.remove_site(site_id)
             log.info("site %s removed from the folder: no longer served", site_id)

@@ -1,4 +1,5 @@
-"""`footfall-web run --site SITE.yaml [--site ...] | --sites-dir DIR` and
+"""`footfall-web run --site SITE.yaml | --sites-dir DIR [--shard K/N] [--only ID,...]`
+(the folder read again on SIGHUP and every `sites.poll_s` seconds) and
 `footfall-web hash-password`."""
 
 from __future__ import annotations
@@ -6,13 +7,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from footfall_contract.site import Site, SiteError, load_site
+from footfall_contract.site import SiteError, load_site
 from footfall_runtime.service import setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
+from footfall_runtime.sitesargs import add_site_arguments, site_folder
 
 from .auth import hash_password
 from .config import WebSettings
@@ -20,46 +23,27 @@ from .config import WebSettings
 log = logging.getLogger("footfall_web")
 
 
-def load_sites(files: list[Path], folders: list[Path]) -> list[Site]:
-    paths = list(files)
-    for folder in folders:
-        if not folder.is_dir():
-            raise ConfigError(f"{folder}: no such sites folder")
-        # SITE.yaml; companions such as SITE.alerts.yaml (a dot in the stem) are not sites
-        found = sorted(
-            p for p in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if "." not in p.stem
-        )
-        if not found:
-            raise ConfigError(f"{folder}: no site files (NAME.yaml) in it")
-        paths += found
-    if not paths:
-        raise ConfigError("no site: give --site SITE.yaml (repeatable) or --sites-dir DIR")
-    sites: list[Site] = []
-    seen: dict[str, Path] = {}
-    for path in paths:
-        site = load_site(path)
-        if site.site in seen:
-            raise ConfigError(f"{path}: site {site.site!r} is also in {seen[site.site]}")
-        seen[site.site] = path
-        sites.append(site)
-    return sites
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
     from .server import Server
+    from .sitesdir import SitesDir, first_scan
     from .state import Web
 
+    folder, shard = site_folder(args)
     settings = load_settings(WebSettings, args.config)
-    sites = load_sites(args.site or [], args.sites_dir or [])
+    sites = [load_site(args.site)] if folder is None else first_scan(folder, shard)
     web = Web(settings, sites)
     app = create_app(web)
     host, port = settings.http.host, settings.http.port
+    what = sites[0].site if folder is None else f"sites folder {args.sites_dir}"
+    if folder is not None:
+        what += (f", shard {shard}" if shard else "") + ": "
+        what += ", ".join(s.site for s in sites) or "no site yet"
     log.info(
         "footfall-web for %s on http://%s:%d/ (login %s)",
-        ", ".join(s.site for s in sites),
+        what,
         host,
         port,
         "required" if web.login_required else "not required on loopback",
@@ -72,7 +56,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=3,
         **proxy_settings(settings),
     )
-    Server(config, web).run()
+    if folder is None:
+        Server(config, web).run()
+        return 0
+    sites_dir = SitesDir(folder, web, settings.sites.poll_s)
+    sites_dir.start()
+    previous = signal.signal(signal.SIGHUP, lambda _s, _f: sites_dir.request())
+    try:
+        Server(config, web).run()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+        sites_dir.stop()
     return 0
 
 
@@ -117,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve the live board, the public display and the API")
-    run.add_argument("--site", type=Path, action="append", help="a site's YAML file (repeatable)")
-    run.add_argument(
-        "--sites-dir", type=Path, action="append", help="a folder of site files (*.yaml)"
+    add_site_arguments(
+        run,
+        "a site's YAML file",
+        "a folder of site files (NAME.yaml), read again on SIGHUP and every sites.poll_s",
     )
     run.add_argument("--config", type=Path, help="web.toml (FOOTFALL_* override it)")
     run.set_defaults(func=cmd_run)

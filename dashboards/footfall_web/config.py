@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from footfall_collector.config import InfluxSettings
+from footfall_collector.config import InfluxSettings, SitesSettings
 from footfall_runtime.config import MqttSettings
 from footfall_runtime.settings import FootfallSettings
 
@@ -194,6 +194,8 @@ class WebSettings(FootfallSettings):
     crowding: CrowdingSettings = CrowdingSettings()
     board: BoardSettings = BoardSettings()
     alerts: AlertsApiSettings = AlertsApiSettings()
+    sites: SitesSettings = SitesSettings()
+    """With `--sites-dir`: `poll_s`, as the collector's and the alerts service's."""
     client_id: str | None = None
     """MQTT client id; default footfall-web-<random> (clean session: it only reads
     retained state)."""

@@ -9,7 +9,12 @@ What it keeps is bounded whatever is published: the broker never sends it a mess
 in deploy/mosquitto), a payload over the contract's 256 KiB is dropped unread, every
 string kept is cut to a bound, and so is the number of agents and alerts per site.
 Dropped messages are counted by reason (`rejected`, shown by /healthz) and logged at most
-once a minute per reason."""
+once a minute per reason.
+
+The sites followed can change while it runs (`set_sites`, a folder of sites read again):
+`sites` is then replaced, never changed in place, the new and changed sites are
+subscribed (the broker sends their retained state again), the removed ones unsubscribed,
+and what was kept of them dropped."""
 
 from __future__ import annotations
 
@@ -19,8 +24,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
 import paho.mqtt.client as mqtt
@@ -28,11 +32,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
+# the largest MQTT packet the broker may send us (payload, topic, headers): the same as
+# `max_packet_size` in deploy/mosquitto/conf.d/footfall.conf
 from footfall_contract.limits import MAX_PACKET_BYTES as MAX_PACKET_BYTES
 from footfall_contract.limits import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 from footfall_contract.messages import Alert, Occupancy, Status
 from footfall_contract.site import Site
-from footfall_contract.timefmt import format_ts, parse_ts
+from footfall_contract.timefmt import parse_ts
 from footfall_contract.topics import (
     agent_subscription,
     alert_subscription,
@@ -47,16 +53,14 @@ from footfall_runtime.mqttclient import MqttLink, make_client
 from footfall_runtime.ratelog import LogLimiter
 
 from .levels import Reading
+from .livejson import MAX_SW_CHARS as MAX_SW_CHARS
+from .livejson import AgentState as AgentState
+from .livejson import Change as Change
+from .livejson import agent_json as agent_json
+from .livejson import alert_json, bounded_alert, cut, occupancy_json
 
 log = logging.getLogger(__name__)
 
-"""The largest MQTT packet the broker may send us (payload, topic, headers): the same as
-`max_packet_size` in deploy/mosquitto/conf.d/footfall.conf."""
-MAX_SW_CHARS: Final = 64
-"""`sw` of an agent status, as kept and shown (docs/spec.md §2)."""
-MAX_TEXT_CHARS: Final = 256
-"""Any other free text kept from a message (alert scope values, acknowledged_by)."""
-MAX_SCOPE_KEYS: Final = 8
 MAX_ID_CHARS: Final = 64
 """An agent or alert id taken from a topic."""
 MAX_PER_SITE: Final = 10_000
@@ -79,10 +83,6 @@ def _id(value: str, what: str) -> str:
     return value
 
 
-def _cut(text: str | None, limit: int = MAX_TEXT_CHARS) -> str | None:
-    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
-
-
 class Rejected(ValueError):
     """A message that is dropped, with the reason it is counted under."""
 
@@ -91,63 +91,21 @@ class Rejected(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class AgentState:
-    online: bool
-    ts_ms: int
-    sw: str
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change of live state: kind "occupancy", "agent" or "alert"."""
-
-    kind: str
-    site: str
-    key: str
-    data: dict[str, Any]
-
-
 Listener = Callable[[Change], None]
 
 
-def occupancy_json(site: Site, zone: str, reading: Reading | None) -> dict[str, Any]:
-    z = site.zone(zone)
-    return {
-        "site": site.site,
-        "zone": zone,
-        "name": z.name,
-        "parent": z.parent,
-        "count": None if reading is None else reading.count,
-        "capacity": z.capacity if reading is None else reading.capacity,
-        "ratio": None if reading is None else reading.ratio,
-        "ts": None if reading is None else format_ts(reading.ts_ms),
-    }
+def _topics(site: str) -> list[str]:
+    """What is followed of a site: its zones' occupancy, its agents' status, its alerts."""
+    return [
+        zone_occupancy_subscription(site),
+        agent_subscription(site, "status"),
+        alert_subscription(site),
+    ]
 
 
-def agent_json(site: str, agent: str, state: AgentState) -> dict[str, Any]:
-    return {
-        "site": site,
-        "agent": agent,
-        "online": state.online,
-        "ts": format_ts(state.ts_ms),
-        "sw": state.sw,
-    }
-
-
-def alert_json(alert: Alert) -> dict[str, Any]:
-    return alert.model_dump()
-
-
-def bounded_alert(alert: Alert) -> Alert:
-    """The alert with its open-ended fields cut (the contract bounds the others)."""
-    scope = {
-        (_cut(k) or ""): (_cut(v) or "") for k, v in list(alert.scope.items())[:MAX_SCOPE_KEYS]
-    }
-    by = _cut(alert.acknowledged_by)
-    if scope == alert.scope and by == alert.acknowledged_by:
-        return alert
-    return alert.model_copy(update={"scope": scope, "acknowledged_by": by})
+def _has_zone(sites: Mapping[str, Site], site: str, zone: str) -> bool:
+    found = sites.get(site)
+    return found is not None and any(z.id == zone for z in found.zones)
 
 
 class LiveState:
@@ -159,8 +117,12 @@ class LiveState:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.sites = {s.site: s for s in sites}
+        self.sites: Mapping[str, Site] = {s.site: s for s in sites}
+        """Replaced whole by `set_sites`: read it once per use."""
         self._lock = threading.Lock()
+        self._subscribing = threading.Lock()
+        """Held while the subscriptions follow `sites` (paho's thread on a connect, the
+        reloading thread on a change), so that neither misses the other's change."""
         self._occupancy: dict[tuple[str, str], Reading] = {}
         self._agents: dict[tuple[str, str], AgentState] = {}
         self._alerts: dict[tuple[str, str], Alert] = {}
@@ -205,17 +167,35 @@ class LiveState:
         if rc.is_failure:
             self.link.refused(rc)
             return
-        subs = []
-        for site in self.sites:
-            subs += [
-                (zone_occupancy_subscription(site), 1),
-                (agent_subscription(site, "status"), 1),
-                (alert_subscription(site), 1),
-            ]
-        client.subscribe(subs)
-        self.connected.set()
-        log.info("MQTT connected, following %d site(s)", len(self.sites))
+        with self._subscribing:
+            sites = list(self.sites)
+            if sites:
+                client.subscribe([(t, 1) for s in sites for t in _topics(s)])
+            self.connected.set()
+        log.info("MQTT connected, following %d site(s)", len(sites))
         self.link.connected()
+
+    def set_sites(self, sites: Iterable[Site]) -> Change | None:
+        """Follow these sites from now on; the "sites" change for the listeners (None:
+        the same sites), for the caller to `notify` once everything else follows too."""
+        new = {s.site: s for s in sites}
+        with self._subscribing:
+            with self._lock:
+                old, self.sites = self.sites, new
+                self._occupancy = {k: v for k, v in self._occupancy.items() if _has_zone(new, *k)}
+                self._agents = {k: v for k, v in self._agents.items() if k[0] in new}
+                self._alerts = {k: v for k, v in self._alerts.items() if k[0] in new}
+            added = sorted(set(new) - set(old))
+            changed = sorted(s for s in new if s in old and old[s] != new[s])
+            removed = sorted(set(old) - set(new))
+            # a lost connection meanwhile is fine: the next connect subscribes `sites`
+            if self.connected.is_set() and removed:
+                self.client.unsubscribe([t for s in removed for t in _topics(s)])
+            if self.connected.is_set() and (added or changed):
+                self.client.subscribe([(t, 1) for s in added + changed for t in _topics(s)])
+        if not (added or changed or removed):
+            return None
+        return Change("sites", "", "", {"added": added, "changed": changed, "removed": removed})
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.connected.clear()
@@ -308,6 +288,8 @@ class LiveState:
         occ = Occupancy.model_validate_json(payload)
         reading = Reading(occ.count, occ.capacity, occ.ratio, parse_ts(occ.ts))
         with self._lock:
+            if self.sites.get(site.site) is not site:  # removed or changed meanwhile
+                return None
             self._occupancy[(site.site, zone)] = reading
         return Change("occupancy", site.site, zone, occupancy_json(site, zone, reading))
 
@@ -317,9 +299,11 @@ class LiveState:
                 self._agents.pop((site, agent), None)
             return Change("agent", site, agent, {"site": site, "agent": agent, "removed": True})
         status = Status.model_validate_json(payload)
-        sw = _cut(status.sw, MAX_SW_CHARS) or ""
+        sw = cut(status.sw, MAX_SW_CHARS) or ""
         state = AgentState(status.state == "online", parse_ts(status.ts), sw)
         with self._lock:
+            if site not in self.sites:  # removed meanwhile
+                return None
             self._keep(self._agents, site, (site, agent), "agents")
             self._agents[(site, agent)] = state
         return Change("agent", site, agent, agent_json(site, agent, state))
@@ -333,6 +317,8 @@ class LiveState:
             )
         alert = bounded_alert(Alert.model_validate(json.loads(payload)))
         with self._lock:
+            if site not in self.sites:  # removed meanwhile
+                return None
             if alert.state == "firing":
                 self._keep(self._alerts, site, (site, alert_id), "firing alerts")
                 self._alerts[(site, alert_id)] = alert
@@ -355,7 +341,9 @@ class LiveState:
             return self._occupancy.get((site, zone))
 
     def site_occupancy(self, site: str) -> list[dict[str, Any]]:
-        s = self.sites[site]
+        s = self.sites.get(site)
+        if s is None:  # removed since the caller looked
+            return []
         with self._lock:
             readings = {z.id: self._occupancy.get((site, z.id)) for z in s.zones}
         return [occupancy_json(s, z.id, readings[z.id]) for z in s.zones]
@@ -377,13 +365,16 @@ class LiveState:
         return [{"site": site, **alert_json(a)} for a in items]
 
     def snapshot(self, sites: Iterable[str]) -> dict[str, Any]:
+        """The live state of those of `sites` still followed."""
+        now = self.sites
         return {
             site: {
                 "site": site,
-                "name": self.sites[site].name,
+                "name": now[site].name,
                 "zones": self.site_occupancy(site),
                 "agents": self.site_agents(site),
                 "alerts": self.site_alerts(site),
             }
             for site in sites
+            if site in now
         }

@@ -1,6 +1,10 @@
 """What every route shares, built once per process: settings, sites, the live MQTT state,
 InfluxDB, forecasters, sessions and the footfall-alerts client. It refuses to start a
-board that would be exposed without a login before anything connects."""
+board that would be exposed without a login before anything connects.
+
+The sites can change while requests are served (`set_sites`, from the thread that reads
+a folder of sites again): the maps a request reads are replaced whole, never changed in
+place, so a request sees one version or the other."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import urllib3
@@ -100,9 +104,8 @@ class Web:
             len(settings.auth.users),
             len(settings.auth.tokens),
         )
-        self.sites = {s.site: s for s in sites}
-        if not self.sites:
-            raise ValueError("footfall-web needs at least one site")
+        self.sites: Mapping[str, Site] = {s.site: s for s in sites}
+        """Replaced whole by `set_sites`: a request reads it once (`site()`)."""
         unknown = set(settings.alerts.sites) - set(self.sites)
         if unknown:
             raise ConfigError(
@@ -125,9 +128,11 @@ class Web:
             self.forecaster_factory = None
         else:
             self.forecaster_factory = forecaster_factory
-        self._forecasters: dict[str, ForecasterLike] = {}
+        self._forecasters: dict[str, tuple[Site, ForecasterLike]] = {}
+        """site id -> the site version it was made for, and the forecaster."""
         self._forecast_lock = threading.Lock()
         self.forecast_down_until: dict[str, float] = {}
+        """site id -> until when the public display skips its forecast (InfluxDB down)."""
         secret = settings.auth.session_secret
         self.session_secret = (
             secret.get_secret_value().encode() if secret else secrets.token_bytes(32)
@@ -140,6 +145,20 @@ class Web:
         self.tokens = [t.get_secret_value() for t in settings.auth.tokens]
         self.alerts_http = urllib3.PoolManager(num_pools=4, maxsize=THREADS, retries=False)
         self.closing = False
+
+    def set_sites(self, sites: Iterable[Site]) -> None:
+        """Serve these sites from now on: the live state follows them first, then the
+        routes see them, then the open streams are told (the board reloads for a site
+        that came, changed or went; a stream of a removed site ends). What was kept for
+        a changed or removed site (its forecaster and cache) goes with it."""
+        new = {s.site: s for s in sites}
+        change = self.live.set_sites(new.values())
+        self.sites = new
+        with self._forecast_lock:
+            self._forecasters = {k: v for k, v in self._forecasters.items() if new.get(k) is v[0]}
+        self.forecast_down_until = {k: v for k, v in self.forecast_down_until.items() if k in new}
+        if change is not None:
+            self.live.notify(change)
 
     def close_streams(self) -> None:
         """End every live stream now (a server shutting down waits for open ones)."""
@@ -190,10 +209,13 @@ class Web:
     def forecaster(self, site: str) -> ForecasterLike | None:
         if self.forecaster_factory is None:
             return None
+        current = self.site(site)  # 404 for a site removed since the caller looked
         with self._forecast_lock:
-            if site not in self._forecasters:
-                self._forecasters[site] = self.forecaster_factory(self.influx, self.sites[site])
-            return self._forecasters[site]
+            made = self._forecasters.get(site)
+            if made is None or made[0] is not current:  # none yet, or the site changed
+                made = (current, self.forecaster_factory(self.influx, current))
+                self._forecasters[site] = made
+            return made[1]
 
     def user(self, request: Request) -> str | None:
         """Who is asking: a bearer token or a login cookie; "local" when no login is

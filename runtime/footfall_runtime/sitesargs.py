@@ -1,23 +1,46 @@
 """The command line of a server program that serves sites: one site file (`--site`) or a
 folder of them (`--sites-dir`) with `--shard K/N` and `--only ID[,ID...]` choosing which
-of the folder's sites this process serves (docs/spec.md, "Sites and shards"). Written
-once for the collector and the alerts service, so the two read the same flags alike."""
+of the folder's sites this process serves (docs/spec.md, "Sites and shards"), and how a
+folder's refused files are logged. Written once for the collector, the alerts service and
+footfall-web, so the three read the same flags, and report a broken file, alike."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from footfall_contract.shards import Shard, parse_shard
-from footfall_contract.sitefolder import SiteFolder
+from footfall_contract.sitefolder import Scan, SiteFolder
 
 from .config import ConfigError
 
 
+class _Once(argparse.Action):
+    """A flag that takes one value, refused when given again (a second `--site` would
+    otherwise silently replace the first: several sites are a folder)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(
+                f"{option_string} is given twice: it takes one; for several sites put "
+                "their files in one folder and give --sites-dir"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def add_site_arguments(run: argparse.ArgumentParser, site_help: str, folder_help: str) -> None:
     which = run.add_mutually_exclusive_group(required=True)
-    which.add_argument("--site", type=Path, help=site_help)
-    which.add_argument("--sites-dir", type=Path, help=folder_help)
+    which.add_argument("--site", type=Path, action=_Once, help=site_help)
+    which.add_argument("--sites-dir", type=Path, action=_Once, help=folder_help)
     run.add_argument(
         "--shard", help="K/N: serve only the folder's sites of shard K of N (by site id)"
     )
@@ -48,3 +71,19 @@ def site_folder(args: argparse.Namespace) -> tuple[SiteFolder | None, Shard | No
     if not args.sites_dir.is_dir():
         raise ConfigError(f"{args.sites_dir}: no such sites folder")
     return SiteFolder(args.sites_dir, shard, only), shard
+
+
+def log_refusals(scan: Scan, log: logging.Logger) -> None:
+    """Each refused file of a scan once (until its reason changes), with what it means
+    for the site it held, and each `--only` id no valid file holds."""
+    held = {path: site_id for site_id, (path, _) in scan.sites.items()}
+    for path, message in scan.new_errors.items():
+        site_id = held.get(path)
+        then = (
+            f"site {site_id} keeps its last good version"
+            if site_id is not None
+            else "not served until it is fixed"
+        )
+        log.error("site file refused: %s (%s)", message, then)
+    for site_id in scan.missing:
+        log.warning("--only %s: no valid site file of the folder holds that site", site_id)

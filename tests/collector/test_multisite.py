@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from footfall_collector.service import Collector
-from footfall_collector.sitesdir import SitesDir, log_refusals
+from footfall_collector.sitesdir import SitesDir
 from footfall_contract.site import Site, load_site
 from footfall_contract.sitefolder import SiteFolder
+from footfall_runtime.sitesargs import log_refusals
 from footfall_sim.localservices import Influx, Mosquitto
 from tests.support.collector import (
     SITE_YAML,
@@ -155,7 +156,7 @@ def third_site_yaml(reset_at: str) -> str:
 def start(folder: Path, port: int, url: str, clock: FakeClock) -> tuple[Collector, SitesDir]:
     sites = SiteFolder(folder)
     scan = sites.scan()
-    log_refusals(scan)  # as the command line does
+    log_refusals(scan, logging.getLogger("footfall_collector"))  # as the command line does
     collector = Collector(collector_settings(port, url), [s for _, s in scan.sites.values()], clock)
     sites_dir = SitesDir(sites, collector, poll_s=3600)  # reloads on request (SIGHUP)
     collector.start()

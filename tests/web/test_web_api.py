@@ -288,7 +288,7 @@ def test_cli_refuses_open_board_beyond_loopback_and_hashes_passwords(tmp_path: P
     r = run_cli("run", "--site", str(tmp_path / "missing.yaml"))
     assert r.returncode == 2 and "no such site file" in r.stderr
     r = run_cli("run")
-    assert r.returncode == 2 and "give --site" in r.stderr
+    assert r.returncode == 2 and "one of the arguments --site --sites-dir is required" in r.stderr
     r = run_cli("hash-password", "--stdin", stdin="correct horse battery\n")
     assert r.returncode == 0 and verify_password("correct horse battery", r.stdout.strip())
     r = run_cli("hash-password", "--stdin", stdin="short\n")

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from footfall_contract.shards import parse_shard
+from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.settings import ConfigError, load_settings
 from footfall_web.auth import hash_password
-from footfall_web.cli import load_sites
 from footfall_web.cli import main as web_main
 from footfall_web.config import WebSettings
+from footfall_web.sitesdir import first_scan
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy/server/systemd/footfall-web.service"
@@ -81,16 +83,22 @@ def test_env_example_names_real_settings(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_sites_dir_loads_site_files_only(tmp_path: Path) -> None:
-    sites = load_sites([], [REPO / "deploy/sites"])  # *.alerts.yaml beside them are skipped
+    """The folder's first scan at start: site files only, and nothing to serve refused
+    with the reason (a site id in two files names both files)."""
+    sites = first_scan(SiteFolder(REPO / "deploy/sites"), None)  # *.alerts.yaml skipped
     assert [s.site for s in sites] == ["iso-omena", "kalajarvi"]
-    with pytest.raises(ConfigError, match="no site files"):
-        load_sites([], [tmp_path])
-    with pytest.raises(ConfigError, match="no such sites folder"):
-        load_sites([], [tmp_path / "nope"])
-    copy = tmp_path / "copy.yaml"
-    shutil.copy(REPO / "deploy/sites/kalajarvi.yaml", copy)
-    with pytest.raises(ConfigError, match="site 'kalajarvi' is also in"):
-        load_sites([REPO / "deploy/sites/kalajarvi.yaml"], [tmp_path])
+    with pytest.raises(ConfigError, match="no site to serve: no site files"):
+        first_scan(SiteFolder(tmp_path), None)
+    assert first_scan(SiteFolder(tmp_path), parse_shard("1/2")) == []  # an empty shard
+    for name in ("a.yaml", "b.yaml"):
+        shutil.copy(REPO / "deploy/sites/kalajarvi.yaml", tmp_path / name)
+    with pytest.raises(ConfigError) as refused:
+        first_scan(SiteFolder(tmp_path), None)
+    assert (
+        f"{tmp_path / 'a.yaml'}: site 'kalajarvi' is also in {tmp_path / 'b.yaml'} (both refused)"
+        in str(refused.value)
+    )
+    assert web_main(["run", "--sites-dir", str(tmp_path / "nope")]) == 2
 
 
 def test_pages_and_scripts_name_no_other_host() -> None:

@@ -99,14 +99,13 @@ def crowding_page(
 def crowding_index(request: Request, web: WebDep, site: str | None = None) -> HTMLResponse:
     """The public displays of a site (of every site at `/crowding`): where a visitor
     who cut the zone off the address lands, instead of a 404."""
-    if site is not None:
-        web.site(site)  # an unknown site: the friendly 404 page (app's HTTP error handler)
+    # an unknown site: the friendly 404 page (app's HTTP error handler)
+    one = web.site(site) if site is not None else None
     lang = page_lang(request)
     displays = _displays(request, web, site, lang)
     if not displays:
         raise HTTPException(404, f"no public displays in site {site!r}")
-    chosen = [s for s in web.sites.values() if site in (None, s.site)]
-    title = chosen[0].name_in(lang) if site is not None else i18n.TEXTS[lang]["public_displays"]
+    title = one.name_in(lang) if one is not None else i18n.TEXTS[lang]["public_displays"]
     response = templates.TemplateResponse(
         request,
         "displays.html",

@@ -24,8 +24,7 @@ def board(
     if web.user(request) is None:
         return login_redirect(request, "/")
     wanted = site or list(web.sites)
-    for s in wanted:
-        web.site(s)
+    chosen = {s: web.site(s) for s in wanted}  # one version of each, though sites change
     lang = page_lang(request)
     state = {
         "lang": lang,
@@ -38,20 +37,21 @@ def board(
         # names in the board's language, site time zones for site-local times
         "names": {
             s: {
-                "name": web.sites[s].name_in(lang),
-                "timezone": web.sites[s].timezone,
-                "zones": {z.id: z.name_in(lang) for z in web.sites[s].zones},
+                "name": chosen[s].name_in(lang),
+                "timezone": chosen[s].timezone,
+                "zones": {z.id: z.name_in(lang) for z in chosen[s].zones},
             }
             for s in wanted
         },
         "sites": wanted,
+        "every_site": site is None,  # a new site file joins this board (board.js reloads)
         "snapshot": web.live.snapshot(wanted),
         "now": web.now_ms(),
         "stale_after_s": web.settings.crowding.stale_after_s,
         "thresholds": {
             f"{s}/{z.id}": web.settings.crowding.thresholds(s, z.id).model_dump()
             for s in wanted
-            for z in web.sites[s].zones
+            for z in chosen[s].zones
         },
         "sparkline_hours": web.settings.board.sparkline_hours,
         "base": base(request),
@@ -71,7 +71,7 @@ def board(
             "texts": i18n.BOARD_TEXTS[lang],
             "language": i18n.TEXTS[lang]["language"],
             "languages": i18n.LANGUAGE_NAMES,
-            "site_names": {s: web.sites[s].name_in(lang) for s in wanted},
+            "site_names": {s: chosen[s].name_in(lang) for s in wanted},
             "site_query": "".join(f"&site={quote(s)}" for s in site or []),
         },
     )

@@ -1,6 +1,8 @@
 """The board's live stream (server-sent events): a snapshot, then every change of the
 wanted sites as paho hands it over, a tick every 15 s, and a fresh snapshot for a client
-that fell too far behind. Ends at once when the server stops."""
+that fell too far behind. Ends at once when the server stops, and when one of its sites
+is removed (after a `sites` event, which also tells the board to reload for a site that
+came or changed)."""
 
 from __future__ import annotations
 
@@ -38,13 +40,14 @@ async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIter
             queue.put_nowait(_RESYNC)
 
     def listener(change: Change) -> None:
-        if change.site in wanted or change is CLOSE:
+        if change.site in wanted or change is CLOSE or change.kind == "sites":
             # RuntimeError: the loop is closed, the server is going away
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(put, change)
 
     web.live.add_listener(listener)
-    if web.closing:
+    if web.closing or not wanted <= set(web.sites):  # stopping, or a site gone already
+        web.live.remove_listener(listener)
         return
     event_id = 0
     try:
@@ -56,14 +59,21 @@ async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIter
             try:
                 change = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
             except TimeoutError:
-                if await request.is_disconnected():
+                if await request.is_disconnected() or not wanted <= set(web.sites):
                     return
                 yield sse.format_event("tick", {"now": web.now_ms()})
                 continue
             event_id += 1
             if change is CLOSE:
                 return
+            if change.kind == "sites":
+                yield sse.format_event("sites", change.data, event_id)
+                if wanted & set(change.data["removed"]):
+                    return  # the board reloads; its stream of a removed site ends here
+                continue
             if change is _RESYNC:
+                if not wanted <= set(web.sites):  # a "sites" event was lost in the overflow
+                    return
                 yield sse.format_event(
                     "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
                 )

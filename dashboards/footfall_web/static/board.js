@@ -394,6 +394,13 @@
     es.addEventListener("occupancy", function (e) { onOccupancy(JSON.parse(e.data)); });
     es.addEventListener("agent", function (e) { onAgent(JSON.parse(e.data)); });
     es.addEventListener("alert", function (e) { onAlert(JSON.parse(e.data)); });
+    // the server's site files changed: a site of this board changed or went, or a new one
+    // joins a board of every site; the page again, with its names, zones and thresholds
+    es.addEventListener("sites", function (e) {
+      var d = JSON.parse(e.data);
+      var mine = d.changed.concat(d.removed).some(function (k) { return state.sites.indexOf(k) >= 0; });
+      if (mine || (state.every_site && d.added.length)) { es.close(); window.location.reload(); }
+    });
   }
   connect();
   var resizing = null;
