@@ -106,6 +106,10 @@ class Web:
         )
         self.sites: Mapping[str, Site] = {s.site: s for s in sites}
         """Replaced whole by `set_sites`: a request reads it once (`site()`)."""
+        self.sites_version = 0
+        """Counts the `set_sites` calls: a board whose page was made before the latest
+        one, and whose stream started after it (so no `sites` event reached it), sees a
+        newer version in its stream's snapshot and reloads."""
         unknown = set(settings.alerts.sites) - set(self.sites)
         if unknown:
             raise ConfigError(
@@ -154,6 +158,7 @@ class Web:
         new = {s.site: s for s in sites}
         change = self.live.set_sites(new.values())
         self.sites = new
+        self.sites_version += 1  # after the sites: a page reads it before them
         with self._forecast_lock:
             self._forecasters = {k: v for k, v in self._forecasters.items() if new.get(k) is v[0]}
         self.forecast_down_until = {k: v for k, v in self.forecast_down_until.items() if k in new}

@@ -87,7 +87,9 @@ def test_board_follows_a_crossing_through_the_collector(
             expect(page.locator("#site-closed-site h2")).to_have_text(
                 "Test Service Centreclosed-site"
             )
-            expect(page.locator("#agents-test-site .agent.offline")).to_have_text("pi-2 offline")
+            expect(page.locator("#agents-test-site .agent.offline")).to_have_text(
+                "pi-2 offline Retire"
+            )
 
             for n in range(1, 4):
                 sent = time.monotonic()

@@ -338,7 +338,7 @@ def test_board_in_finnish_with_names_and_site_local_times(
             )
             expect(alert.locator("b")).to_have_text("kriittinen")
             agent = page.locator("#agents-iso-omena .agent.offline")
-            expect(agent).to_have_text("pi-kela ei verkossa")
+            expect(agent).to_have_text("pi-kela ei verkossa Poista käytöstä")
             expect(agent).to_have_attribute(
                 "title", f"ei verkossa {helsinki_label(started, 'fi')} alkaen · ohjelmisto 0.3.1"
             )

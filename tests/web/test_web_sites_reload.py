@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import connect
@@ -319,9 +319,25 @@ def test_an_open_board_reloads_for_the_sites_that_came_changed_or_went(
             expect(page.locator("#zone-beta-library .zone-link")).to_have_text(
                 "Bibliotek", timeout=10_000
             )
+            # Removed while a board is loading, after its page was made and before its
+            # stream started (so no `sites` event can reach it): the stream is refused
+            # (404, the site is gone) and the board loads again, without beta.
+            held: list[Route] = []
+            page.route("**/api/v1/stream?*", lambda route: held.append(route))
+            with page.expect_request("**/api/v1/stream?*"):
+                page.reload()
+            for _ in range(100):
+                if held:
+                    break
+                page.wait_for_timeout(50)
+            assert len(held) == 1
+            expect(page.locator("#site-beta")).to_have_count(1)
             server.web.set_sites([alpha])
+            held[0].continue_()
+            page.unroute("**/api/v1/stream?*")
             expect(page.locator("#site-beta")).to_have_count(0, timeout=10_000)
             expect(page.locator("#zone-alpha-library .zone-link")).to_have_text("Library")
+            expect(page.locator("#conn")).to_have_text("live", timeout=10_000)
             page.screenshot(path=screenshot_path("board-sites-reloaded"))
     finally:
         context.close()

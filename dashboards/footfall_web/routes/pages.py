@@ -23,6 +23,7 @@ def board(
 ) -> Response:
     if web.user(request) is None:
         return login_redirect(request, "/")
+    sites_version = web.sites_version  # before the sites: a change between is seen anew
     wanted = site or list(web.sites)
     chosen = {s: web.site(s) for s in wanted}  # one version of each, though sites change
     lang = page_lang(request)
@@ -45,6 +46,7 @@ def board(
         },
         "sites": wanted,
         "every_site": site is None,  # a new site file joins this board (board.js reloads)
+        "sites_version": sites_version,
         "snapshot": web.live.snapshot(wanted),
         "now": web.now_ms(),
         "stale_after_s": web.settings.crowding.stale_after_s,

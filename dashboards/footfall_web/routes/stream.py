@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
@@ -22,6 +22,14 @@ from ..state import CLOSE, Web
 KEEPALIVE_S = 15.0
 _RESYNC = Change("resync", "", "", {})
 router = APIRouter()
+
+
+def snapshot(web: Web, wanted: set[str]) -> dict[str, Any]:
+    return {
+        "now": web.now_ms(),
+        "sites": web.live.snapshot(sorted(wanted)),
+        "sites_version": web.sites_version,
+    }
 
 
 async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIterator[bytes]:
@@ -52,9 +60,7 @@ async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIter
     event_id = 0
     try:
         yield sse.format_retry(1000)
-        yield sse.format_event(
-            "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
-        )
+        yield sse.format_event("snapshot", snapshot(web, wanted))
         while True:
             try:
                 change = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
@@ -74,9 +80,7 @@ async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIter
             if change is _RESYNC:
                 if not wanted <= set(web.sites):  # a "sites" event was lost in the overflow
                     return
-                yield sse.format_event(
-                    "snapshot", {"now": web.now_ms(), "sites": web.live.snapshot(sorted(wanted))}
-                )
+                yield sse.format_event("snapshot", snapshot(web, wanted))
             else:
                 yield sse.format_event(change.kind, change.data, event_id)
     finally:

@@ -382,9 +382,14 @@
     });
     es.addEventListener("error", function () {
       streamOpen = false; conn.textContent = T.reconnecting; conn.className = "conn conn-wait";
+      // refused for good, not just cut (a site of this board is gone, the login ended):
+      // the page again, which shows what the server serves now (or asks to log in)
+      if (es.readyState === EventSource.CLOSED) setTimeout(function () { window.location.reload(); }, 2000);
     });
     es.addEventListener("snapshot", function (e) {
       var d = JSON.parse(e.data);
+      // the site files changed after this page was made, before its stream started
+      if (d.sites_version !== state.sites_version) { es.close(); window.location.reload(); return; }
       offset = d.now - Date.now();
       Object.keys(d.sites).forEach(function (k) { sites[k] = d.sites[k]; });
       renderAll();
