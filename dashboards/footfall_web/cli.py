@@ -34,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder, shard = site_folder(args)
     settings = load_settings(WebSettings, args.config)
     sites = [load_site(args.site)] if folder is None else first_scan(folder, shard)
-    web = Web(settings, sites)
+    web = Web(settings, sites, from_folder=folder is not None)
     app = create_app(web)
     host, port = settings.http.host, settings.http.port
     what = sites[0].site if folder is None else f"sites folder {args.sites_dir}"

@@ -95,6 +95,7 @@ class Web:
         *,
         forecaster_factory: ForecasterFactory | bool | None = True,
         now: Callable[[], float] = time.time,
+        from_folder: bool = False,
     ) -> None:
         self.settings = settings
         # first: refuse to expose the board without a login before anything starts
@@ -111,10 +112,16 @@ class Web:
         one, and whose stream started after it (so no `sites` event reached it), sees a
         newer version in its stream's snapshot and reloads."""
         unknown = set(settings.alerts.sites) - set(self.sites)
-        if unknown:
+        if unknown and not from_folder:  # a typo in a site id: refused at start
             raise ConfigError(
                 f"alerts.sites names unknown site(s) {', '.join(sorted(unknown))} "
                 f"(sites: {', '.join(self.sites)})"
+            )
+        if unknown:  # `from_folder`: a site's file may come later (or is another shard's)
+            log.warning(
+                "alerts.sites names site(s) %s that the sites folder does not hold now: "
+                "their Acknowledge and Silence buttons appear when their files do",
+                ", ".join(sorted(unknown)),
             )
         self.live = LiveState(settings.mqtt, self.sites.values(), settings.client_id)
         self.influx = connect(settings.influx, pool_size=THREADS)

@@ -116,10 +116,20 @@ def test_alerts_api_settings() -> None:
         AlertsApiSettings(silence_hours=[0])
 
 
-def test_unknown_site_in_alerts_sites_is_refused() -> None:
+def test_unknown_site_in_alerts_sites_is_refused_unless_its_file_may_come(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Given by `--site`, a site id in alerts.sites that is no site is a typo: refused.
+    From a folder, the file may come later (or be another shard's): a warning, and its
+    buttons once it is there."""
     settings = web_settings(1, "http://127.0.0.1:1", alerts={"sites": {"nope": "http://h:1"}})
-    with pytest.raises(ConfigError, match=r"alerts\.sites names unknown site"):
+    with pytest.raises(ConfigError, match=r"alerts\.sites names unknown site\(s\) nope "):
         Web(settings, [OPEN])
+    web = Web(settings, [OPEN], from_folder=True, forecaster_factory=None)
+    assert "alerts.sites names site(s) nope that the sites folder does not hold now" in caplog.text
+    assert web.alert_actions("nope") and not web.alert_actions(OPEN.site)
+    web.set_sites([OPEN, site_with_hours(ALWAYS_OPEN, "nope")])
+    assert sorted(web.sites) == ["nope", OPEN.site] and web.alert_actions("nope")
 
 
 def test_csrf_token_is_bound_to_the_session() -> None:
