@@ -15,6 +15,8 @@
    crossings per site, agent and direction equal the published ones, and each site's live
    occupancy (from its shard) the door algebra: a duplicate would count twice there.
 
+50 events a message, and InfluxDB's series of 40 sites: `benchmarks/city_batch.py`.
+
     .venv/bin/python -m benchmarks.city [--quick] [--messages 50000] [--rounds 3]
 """
 
@@ -53,6 +55,7 @@ AGENTS_PER_SITE = 10
 DOORS = ["main", "side", "a-door", "b-door"]
 ENTERS = {"main": "hall", "side": "hall", "a-door": "room-a", "b-door": "room-b"}  # by "in"
 Agent = tuple[str, int]  # (site, agent number); its door: DOORS[number % 4]
+Msg = tuple[str, bytes]  # (topic, payload)
 Result = dict[str, Any]
 NAN = float("nan")
 
@@ -81,7 +84,7 @@ def agents_of(sites: list[str]) -> list[Agent]:
     return [(s, j) for j in range(AGENTS_PER_SITE) for s in sites]
 
 
-def crossing(agent: Agent, seq: int, ts_ms: int) -> tuple[str, bytes]:
+def crossing(agent: Agent, seq: int, ts_ms: int) -> Msg:
     """One event; each agent alternates in and out on its door, so no zone goes below 0."""
     door, direction = DOORS[agent[1] % 4], "in" if seq % 2 == 0 else "out"
     event = {"seq": seq, "ts": format_ts(ts_ms), "door": door, "dir": direction}
@@ -103,7 +106,7 @@ def _text(s: str) -> bytes:
     return len(s.encode()).to_bytes(2, "big") + s.encode()
 
 
-def blast(port: int, messages: list[tuple[str, bytes]]) -> tuple[float, float]:
+def blast(port: int, messages: list[Msg]) -> tuple[float, float]:
     """Every message at QoS 1 over one connection; (first send, last PUBACK) times."""
     data = b"".join(
         _packet(0x32, _text(t) + (1 + i % 65535).to_bytes(2, "big") + payload)
@@ -209,33 +212,47 @@ def count(q: InfluxQuery, where: str = "") -> int:
 # -- 1. one collector over 40 sites against 1 site ------------------------------------
 
 
-def one_run(broker: Mosquitto, influx: Influx, work: Path, multi: bool, n: int, db: str) -> Result:
+def collector(broker: Mosquitto, influx: Influx, work: Path, multi: bool, db: str) -> Proc:
+    """A collector over the 40 sites (`--sites-dir`) or the one (`--site`), starting."""
     args = ["--sites-dir", str(work / "sites")] if multi else ["--site", str(work / "solo.yaml")]
-    c = Proc(args, broker, influx, db, work / f"{db}.log")
+    return Proc(args, broker, influx, db, work / f"{db}.log")
+
+
+def idle(c: Proc) -> Result:
+    """Start time, and RSS after 2 s of rest."""
+    start_s = c.wait_ready()
+    time.sleep(2)
+    return {"start_s": start_s, "rss_idle": c.rss()}
+
+
+def publish_and_store(c: Proc, port: int, q: InfluxQuery, messages: list[Msg], n: int) -> Result:
+    """`messages` published until `n` crossings are countable in InfluxDB: rate (crossings
+    a second), pub_rate (messages a second the broker took), CPU and RSS of the collector."""
+    cpu0, peak = c.cpu(), c.rss()
+    t0, t_acked = blast(port, messages)
+    while count(q) < n:  # RSS sampled as the collector works through the messages
+        peak = max(peak, c.rss())
+        if time.time() > t0 + 600:
+            raise TimeoutError(f"only {count(q)} of {n} crossings stored; see {c.log}")
+        time.sleep(0.05)
+    t_stored, cpu = time.time(), c.cpu() - cpu0
+    time.sleep(1)
+    return {
+        "rate": n / (t_stored - t0),
+        "pub_rate": len(messages) / (t_acked - t0),
+        "cpu_us": cpu / n * 1e6,
+        "rss_end": c.rss(),
+        "rss_peak": max(peak, c.rss()),
+    }
+
+
+def one_run(broker: Mosquitto, influx: Influx, work: Path, multi: bool, n: int, db: str) -> Result:
+    c = collector(broker, influx, work, multi, db)
     try:
-        start_s = c.wait_ready()
-        time.sleep(2)
-        rss_idle = c.rss()
+        res = idle(c)
         agents, now = agents_of(SITES if multi else ["solo"]), int(time.time() * 1000)
         messages = [crossing(agents[i % len(agents)], i // len(agents), now) for i in range(n)]
-        q, cpu0, peak = InfluxQuery(influx.url, db), c.cpu(), rss_idle
-        t0, t_acked = blast(broker.port, messages)
-        while count(q) < n:  # RSS sampled as the collector works through the messages
-            peak = max(peak, c.rss())
-            if time.time() > t0 + 600:
-                raise TimeoutError(f"only {count(q)} of {n} crossings stored; see {c.log}")
-            time.sleep(0.05)
-        t_stored, cpu = time.time(), c.cpu() - cpu0
-        time.sleep(1)
-        return {
-            "rate": n / (t_stored - t0),
-            "pub_rate": n / (t_acked - t0),
-            "cpu_us": cpu / n * 1e6,
-            "rss_idle": rss_idle,
-            "rss_end": c.rss(),
-            "rss_peak": max(peak, c.rss()),
-            "start_s": start_s,
-        }
+        return res | publish_and_store(c, broker.port, InfluxQuery(influx.url, db), messages, n)
     finally:
         c.stop()
 
