@@ -12,8 +12,7 @@ from pathlib import Path
 
 from footfall_contract.site import Site
 from footfall_contract.sitefolder import Scan, SiteFolder
-from footfall_runtime.service import Periodic
-from footfall_runtime.sitesargs import log_refusals
+from footfall_runtime.sitesargs import FolderWatch, log_refusals
 
 from .service import Collector
 
@@ -27,31 +26,12 @@ def log_problems(path: Path, site: Site) -> None:
         log.log(level, "site file %s, %s: %s", path, problem.where, problem.message)
 
 
-class SitesDir:
+class SitesDir(FolderWatch):
     """Applies each scan of `folder` to `collector`, on its own thread."""
 
     def __init__(self, folder: SiteFolder, collector: Collector, poll_s: float) -> None:
-        self.folder = folder
+        super().__init__(folder, poll_s, log)
         self.collector = collector
-        self._periodic = Periodic(self._scan, poll_s, "sites-dir", log)
-
-    @property
-    def scans(self) -> int:
-        """Scans applied since start (tests wait on it)."""
-        return self._periodic.runs
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    def request(self) -> None:
-        """Read the folder now (SIGHUP): safe from a signal handler."""
-        self._periodic.request()
-
-    def stop(self) -> None:
-        self._periodic.stop()
-
-    def _scan(self) -> None:
-        self.apply(self.folder.scan())
 
     def apply(self, scan: Scan) -> None:
         log_refusals(scan, log)

@@ -13,8 +13,7 @@ from footfall_contract.shards import Shard
 from footfall_contract.site import Site
 from footfall_contract.sitefolder import Scan, SiteFolder
 from footfall_runtime.config import ConfigError
-from footfall_runtime.service import Periodic
-from footfall_runtime.sitesargs import log_refusals
+from footfall_runtime.sitesargs import FolderWatch, log_refusals
 
 from .state import Web
 
@@ -33,31 +32,12 @@ def first_scan(folder: SiteFolder, shard: Shard | None) -> list[Site]:
     return [site for _, (_, site) in sorted(scan.sites.items())]
 
 
-class SitesDir:
+class SitesDir(FolderWatch):
     """Applies each scan of `folder` to `web`, on a thread of its own."""
 
     def __init__(self, folder: SiteFolder, web: Web, poll_s: float) -> None:
-        self.folder = folder
+        super().__init__(folder, poll_s, log)
         self.web = web
-        self._periodic = Periodic(self._scan, poll_s, "sites-dir", log)
-
-    @property
-    def scans(self) -> int:
-        """Scans applied since start (tests wait on it)."""
-        return self._periodic.runs
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    def request(self) -> None:
-        """Read the folder now (SIGHUP): safe from a signal handler."""
-        self._periodic.request()
-
-    def stop(self) -> None:
-        self._periodic.stop()
-
-    def _scan(self) -> None:
-        self.apply(self.folder.scan())
 
     def apply(self, scan: Scan) -> None:
         log_refusals(scan, log)

@@ -16,6 +16,7 @@ from footfall_contract.shards import Shard, parse_shard
 from footfall_contract.sitefolder import Scan, SiteFolder
 
 from .config import ConfigError
+from .service import Periodic
 
 
 class _Once(argparse.Action):
@@ -87,3 +88,33 @@ def log_refusals(scan: Scan, log: logging.Logger) -> None:
         log.error("site file refused: %s (%s)", message, then)
     for site_id in scan.missing:
         log.warning("--only %s: no valid site file of the folder holds that site", site_id)
+
+
+class FolderWatch:
+    """A sites folder read again on `request()` (SIGHUP) and every `poll_s` seconds, on a
+    thread of its own; a subclass's `apply` acts on each scan (the collector's and the
+    web's `SitesDir`)."""
+
+    def __init__(self, folder: SiteFolder, poll_s: float, logger: logging.Logger) -> None:
+        self.folder = folder
+        self._periodic = Periodic(
+            lambda: self.apply(self.folder.scan()), poll_s, "sites-dir", logger
+        )
+
+    @property
+    def scans(self) -> int:
+        """Scans applied since start (tests wait on it)."""
+        return self._periodic.runs
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    def request(self) -> None:
+        """Read the folder now (SIGHUP): only sets a flag, so safe from a signal handler."""
+        self._periodic.request()
+
+    def stop(self) -> None:
+        self._periodic.stop()
+
+    def apply(self, scan: Scan) -> None:
+        raise NotImplementedError
