@@ -23,6 +23,7 @@ from footfall_contract.site import Site, SiteError
 from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.config import ConfigError
 from footfall_runtime.service import Periodic
+from footfall_runtime.sitesargs import log_refusals
 
 from .rules import RulesFile, load_rules, rules_path_for
 
@@ -72,10 +73,7 @@ class SiteWatcher:
     def scan(self) -> None:
         """Read the folder and each served site's rules; act on what changed."""
         scan = self.folder.scan()
-        for message in scan.new_errors.values():
-            log.error("%s (not served; a site it held keeps its last good version)", message)
-        for site_id in scan.missing:
-            log.warning("--only %s: no valid site file in %s holds it", site_id, self.folder.path)
+        log_refusals(scan, log)
         refused = {str(p): m for p, m in scan.errors.items()}
         for site_id in scan.removed:
             if site_id in self.served:
