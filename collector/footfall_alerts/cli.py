@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 from footfall_contract.shards import Shard
 from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.sitefolder import SiteFolder
-from footfall_runtime.service import run_until_signal, setup_logging
+from footfall_runtime.service import reload_on_sighup, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 from footfall_runtime.sitesargs import add_site_arguments, site_folder
 
@@ -128,11 +127,8 @@ def cmd_run_folder(args: argparse.Namespace, folder: SiteFolder, shard: Shard | 
         watcher.stop()
         service.stop()
 
-    previous = signal.signal(signal.SIGHUP, lambda _s, _f: watcher.reload())
-    try:
+    with reload_on_sighup(watcher.reload):
         return run_until_signal(start, stop)
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 def cmd_check_rules(args: argparse.Namespace) -> int:

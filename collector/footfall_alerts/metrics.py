@@ -55,3 +55,31 @@ class Metrics:
         self.connected = Gauge(
             "footfall_alerts_connected", "1 when connected", ["target"], registry=r
         )
+        self._shown: set[tuple[str, ...]] = set()
+        """The label sets of the per-site gauges set last time."""
+
+    def show_sites(
+        self,
+        counts: dict[str, tuple[int, int]],
+        outbox: dict[str, dict[str, tuple[int, int | None]]],
+    ) -> None:
+        """Per site served: alerts (firing, open), and its outbox entries per channel. A
+        channel whose outbox emptied reads 0; a site no longer served loses its series."""
+        shown: set[tuple[str, ...]] = set()
+        for site, (firing, open_) in counts.items():
+            self.firing.labels(site).set(firing)
+            self.open_alerts.labels(site).set(open_)
+            shown.add((site,))
+            for channel, (count, _) in outbox.get(site, {}).items():
+                self.outbox.labels(site, channel).set(count)
+                shown.add((site, channel))
+        for labels in self._shown - shown:
+            if len(labels) == 1:
+                self.firing.remove(*labels)
+                self.open_alerts.remove(*labels)
+            elif labels[0] in counts:
+                self.outbox.labels(*labels).set(0)
+                shown.add(labels)
+            else:
+                self.outbox.remove(*labels)
+        self._shown = shown

@@ -80,7 +80,6 @@ class AlertsService:
         self.clock: Clock = clock or SystemClock()
         self.influx = influx or connect(settings.influx)
         self.metrics = Metrics()
-        self._shown: set[tuple[str, ...]] = set()  # label sets of the per-site gauges
         self.refused: dict[str, str] = {}
         """Files of the folder refused now: path -> `file:line: reason` (sitewatch.py)."""
         self._sites: dict[str, SiteAlerts] = {}
@@ -262,43 +261,20 @@ class AlertsService:
         next_prune = 0.0
         while not self._stop.wait(self.settings.tick_s):
             try:
+                # under the lock: a site removed or replaced meanwhile closes its store
+                # (after the lock), and leaves no gauge set again behind it
                 with self._lock:
                     units = dict(self._sites)
                     counts = {site: u.tick() for site, u in units.items()}
-                self._gauges(counts, {s: u.store.pending() for s, u in units.items()})
-                if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + PRUNE_EVERY_S
-                    keep = self.settings.delivery.keep_sent_days * 86_400_000
-                    for u in units.values():
-                        u.store.prune(self.clock.now_ms() - round(keep))
+                    outbox = {site: u.store.pending() for site, u in units.items()}
+                    self.metrics.show_sites(counts, outbox)
+                    if time.monotonic() >= next_prune:
+                        next_prune = time.monotonic() + PRUNE_EVERY_S
+                        keep = self.settings.delivery.keep_sent_days * 86_400_000
+                        for u in units.values():
+                            u.store.prune(self.clock.now_ms() - round(keep))
             except Exception:
                 log.exception("tick failed")
-
-    def _gauges(
-        self,
-        counts: dict[str, tuple[int, int]],
-        outbox: dict[str, dict[str, tuple[int, int | None]]],
-    ) -> None:
-        """Per site: alerts firing and open, outbox entries per channel. A channel whose
-        outbox emptied reads 0; a site no longer served loses its series."""
-        shown: set[tuple[str, ...]] = set()
-        for site, (firing, open_) in counts.items():
-            self.metrics.firing.labels(site).set(firing)
-            self.metrics.open_alerts.labels(site).set(open_)
-            shown.add((site,))
-            for channel, (count, _) in outbox.get(site, {}).items():
-                self.metrics.outbox.labels(site, channel).set(count)
-                shown.add((site, channel))
-        for labels in self._shown - shown:
-            if len(labels) == 1:
-                self.metrics.firing.remove(*labels)
-                self.metrics.open_alerts.remove(*labels)
-            elif labels[0] in counts:
-                self.metrics.outbox.labels(*labels).set(0)
-                shown.add(labels)
-            else:
-                self.metrics.outbox.remove(*labels)
-        self._shown = shown
 
     # -- status ------------------------------------------------------------------------------
 

@@ -7,14 +7,13 @@ import argparse
 import datetime as dt
 import logging
 import re
-import signal
 import sys
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from footfall_contract.site import SiteError, load_site
-from footfall_runtime.service import SystemClock, run_until_signal, setup_logging
+from footfall_runtime.service import SystemClock, reload_on_sighup, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 from footfall_runtime.sitesargs import add_site_arguments, log_refusals, site_folder
 
@@ -60,7 +59,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.info("health and metrics on http://%s:%s/healthz and /metrics", host, port)
         if sites_dir is not None and not collector.stopping:
             sites_dir.start()
-            signal.signal(signal.SIGHUP, lambda _s, _f: sites_dir.request())
 
     def stop() -> None:
         if sites_dir is not None:
@@ -71,7 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             http.server_close()
 
     # SIGTERM also ends the wait for InfluxDB at start (`interrupt`)
-    return run_until_signal(start, stop, interrupt=collector.interrupt)
+    with reload_on_sighup(sites_dir.request if sites_dir is not None else None):
+        return run_until_signal(start, stop, interrupt=collector.interrupt)
 
 
 def cmd_check_site(args: argparse.Namespace) -> int:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from footfall_contract.site import SiteError, load_site
-from footfall_runtime.service import setup_logging
+from footfall_runtime.service import reload_on_sighup, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
 from footfall_runtime.sitesargs import add_site_arguments, site_folder
 
@@ -57,16 +56,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         **proxy_settings(settings),
     )
     if folder is None:
-        Server(config, web).run()
+        with reload_on_sighup(None):
+            Server(config, web).run()
         return 0
     sites_dir = SitesDir(folder, web, settings.sites.poll_s)
-    sites_dir.start()
-    previous = signal.signal(signal.SIGHUP, lambda _s, _f: sites_dir.request())
-    try:
-        Server(config, web).run()
-    finally:
-        signal.signal(signal.SIGHUP, previous)
-        sites_dir.stop()
+    with reload_on_sighup(sites_dir.request):
+        sites_dir.start()
+        try:
+            Server(config, web).run()
+        finally:
+            sites_dir.stop()
     return 0
 
 

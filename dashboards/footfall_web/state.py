@@ -166,11 +166,18 @@ class Web:
         change = self.live.set_sites(new.values())
         self.sites = new
         self.sites_version += 1  # after the sites: a page reads it before them
-        with self._forecast_lock:
-            self._forecasters = {k: v for k, v in self._forecasters.items() if new.get(k) is v[0]}
-        self.forecast_down_until = {k: v for k, v in self.forecast_down_until.items() if k in new}
-        if change is not None:
-            self.live.notify(change)
+        try:
+            with self._forecast_lock:
+                self._forecasters = {
+                    k: v for k, v in self._forecasters.items() if new.get(k) is v[0]
+                }
+            # dict(): one atomic copy, while public displays may add to the original
+            down = dict(self.forecast_down_until)
+            self.forecast_down_until = {k: v for k, v in down.items() if k in new}
+        finally:  # the folder's watch will not report this change again: always told
+            if change is not None:
+                change.data["version"] = self.sites_version
+                self.live.notify(change)
 
     def close_streams(self) -> None:
         """End every live stream now (a server shutting down waits for open ones)."""
@@ -183,10 +190,13 @@ class Web:
     def now_datetime(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.now(), tz=dt.UTC)
 
-    def site(self, site: str) -> Site:
-        found = self.sites.get(site)
+    def site(self, site: str, among: Mapping[str, Site] | None = None) -> Site:
+        """`among`: the sites a request read once (`web.sites`), so that a reload between
+        two lookups cannot make one request see two versions."""
+        sites = self.sites if among is None else among
+        found = sites.get(site)
         if found is None:
-            raise HTTPException(404, f"unknown site {site!r} (known: {', '.join(self.sites)})")
+            raise HTTPException(404, f"unknown site {site!r} (known: {', '.join(sites)})")
         return found
 
     def zone(self, site: str, zone: str) -> Site:

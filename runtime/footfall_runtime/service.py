@@ -191,6 +191,20 @@ def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[StopF
             signal.signal(sig, old)
 
 
+@contextmanager
+def reload_on_sighup(request: Callable[[], None] | None) -> Iterator[None]:
+    """SIGHUP (`systemctl reload`) calls `request`, which must only set a flag
+    (`Periodic.request`); without one (a program given a single site file) SIGHUP is
+    ignored rather than ending the program. Installed before the service starts, so that
+    a reload during a long start (waiting for InfluxDB) does not end it either."""
+    handler = signal.SIG_IGN if request is None else (lambda _s, _f: request())
+    previous = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def run_until_signal(
     start: Callable[[], None],
     stop: Callable[[], None],

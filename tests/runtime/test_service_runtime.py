@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from footfall_runtime.service import Periodic, StopFlag
+from footfall_runtime.service import Periodic, StopFlag, reload_on_sighup
 from tests.support.waiting import eventually
 
 SERVICE = textwrap.dedent(
@@ -92,3 +92,18 @@ def test_periodic_runs_on_request_and_survives_a_failing_turn(
         eventually(lambda: fast.runs >= 3, 5, "three timed turns")
     finally:
         fast.stop()
+
+
+def test_sighup_asks_for_a_reload_or_is_ignored_never_ends_the_program() -> None:
+    """`systemctl reload` sends SIGHUP: a program given a folder reads it again; one given
+    a single site file (nothing to reload) must not die of it, as it would by default."""
+    asked: list[int] = []
+    before = signal.getsignal(signal.SIGHUP)
+    with reload_on_sighup(lambda: asked.append(1)):
+        os.kill(os.getpid(), signal.SIGHUP)
+        eventually(lambda: asked == [1], 5, "the reload asked for")
+    with reload_on_sighup(None):
+        os.kill(os.getpid(), signal.SIGHUP)  # ignored: this test process goes on
+        time.sleep(0.1)
+    assert asked == [1]
+    assert signal.getsignal(signal.SIGHUP) == before  # put back as it was

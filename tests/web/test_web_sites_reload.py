@@ -12,14 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from footfall_collector.config import InfluxSettings
 from footfall_collector.influx import connect
@@ -184,7 +184,12 @@ def test_sites_follow_the_folder_on_sighup(
                 (folder / "beta.yaml").write_text(site_yaml("beta", "Bibliotek", 300))
                 proc.send_signal(signal.SIGHUP)
                 # the board reloads for it
-                assert next_sites(got) == {"added": [], "changed": ["beta"], "removed": []}
+                assert next_sites(got) == {
+                    "added": [],
+                    "changed": ["beta"],
+                    "removed": [],
+                    "version": 2,
+                }
                 assert library(http, "beta") == ("Bibliotek", 300)
                 assert count(http, "beta", "library") == 77
                 assert public_name(http, "beta") == "Bibliotek"
@@ -211,7 +216,12 @@ def test_sites_follow_the_folder_on_sighup(
                 # removed: its stream says so and ends, and it answers 404
                 (folder / "beta.yaml").unlink()
                 proc.send_signal(signal.SIGHUP)
-                assert next_sites(got) == {"added": [], "changed": [], "removed": ["beta"]}
+                assert next_sites(got) == {
+                    "added": [],
+                    "changed": [],
+                    "removed": ["beta"],
+                    "version": 3,
+                }
                 assert list(got) == []  # the stream ended
             assert http.get("/api/v1/sites/beta/occupancy").status_code == 404
             assert http.get("/api/v1/stream", params={"site": "beta"}).status_code == 404
@@ -296,14 +306,33 @@ def test_live_state_follows_the_sites_and_keeps_nothing_of_removed_ones(
         pub.close()
 
 
+def reload_with_stream_held(page: Page, meanwhile: Callable[[], None]) -> None:
+    """The page loaded again with its stream held back until `meanwhile` has run: a
+    change after the page was made and before its stream started."""
+    held: list[Route] = []
+    page.route("**/api/v1/stream?*", lambda route: held.append(route))
+    with page.expect_request("**/api/v1/stream?*"):
+        page.reload()
+    for _ in range(400):  # the route handler runs as Playwright's events are taken
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    meanwhile()
+    held[0].continue_()
+    page.unroute("**/api/v1/stream?*")
+
+
 def test_an_open_board_reloads_for_the_sites_that_came_changed_or_went(
     browser: Browser, mosquitto: Mosquitto, influx: Influx
 ) -> None:
     """The board of every site in Chromium: a site added, then renamed, then removed
-    (what the folder's reload does, `Web.set_sites`) shows without anyone reloading."""
+    (what the folder's reload does, `Web.set_sites`) shows without anyone reloading,
+    also when the change lands while the board is loading."""
     alpha = parse_site(site_yaml("alpha"), "alpha.yaml")
     beta = parse_site(site_yaml("beta", "Kirjasto"), "beta.yaml")
     renamed = parse_site(site_yaml("beta", "Bibliotek", 300), "beta.yaml")
+    again = parse_site(site_yaml("beta", "Boksamling", 300), "beta.yaml")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
     try:
         with web_server(web_settings(mosquitto.port, influx.url), [alpha]) as server:
@@ -319,25 +348,65 @@ def test_an_open_board_reloads_for_the_sites_that_came_changed_or_went(
             expect(page.locator("#zone-beta-library .zone-link")).to_have_text(
                 "Bibliotek", timeout=10_000
             )
-            # Removed while a board is loading, after its page was made and before its
-            # stream started (so no `sites` event can reach it): the stream is refused
-            # (404, the site is gone) and the board loads again, without beta.
-            held: list[Route] = []
-            page.route("**/api/v1/stream?*", lambda route: held.append(route))
-            with page.expect_request("**/api/v1/stream?*"):
-                page.reload()
-            for _ in range(100):
-                if held:
-                    break
-                page.wait_for_timeout(50)
-            assert len(held) == 1
-            expect(page.locator("#site-beta")).to_have_count(1)
-            server.web.set_sites([alpha])
-            held[0].continue_()
-            page.unroute("**/api/v1/stream?*")
+            # Renamed while the board is loading: no `sites` event reaches it, but its
+            # stream's first snapshot carries a newer `sites_version`: loaded again.
+            reload_with_stream_held(page, lambda: server.web.set_sites([alpha, again]))
+            expect(page.locator("#zone-beta-library .zone-link")).to_have_text(
+                "Boksamling", timeout=10_000
+            )
+            expect(page.locator("#conn")).to_have_text("live", timeout=10_000)
+            # Removed while it is loading: the stream is refused (404, the site is gone)
+            # and the board loads again, without beta.
+            reload_with_stream_held(page, lambda: server.web.set_sites([alpha]))
             expect(page.locator("#site-beta")).to_have_count(0, timeout=10_000)
             expect(page.locator("#zone-alpha-library .zone-link")).to_have_text("Library")
             expect(page.locator("#conn")).to_have_text("live", timeout=10_000)
             page.screenshot(path=screenshot_path("board-sites-reloaded"))
+    finally:
+        context.close()
+
+
+def test_a_refused_stream_reloads_the_board_only_once_the_page_is_served(
+    browser: Browser, mosquitto: Mosquitto, influx: Influx
+) -> None:
+    """A stream refused for good (here a 503 from a proxy while footfall-web restarts)
+    must not leave a wall display on a browser error page: the board keeps what it
+    shows, asks for its page again later and later, and loads it only once it is
+    served."""
+    alpha = parse_site(site_yaml("alpha"), "alpha.yaml")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    try:
+        with web_server(web_settings(mosquitto.port, influx.url), [alpha]) as server:
+            page = context.new_page()
+            asked: list[int] = []  # the page's answers while the board asks for it again
+            serving = False
+
+            def board(route: Route) -> None:
+                if route.request.resource_type == "fetch":
+                    asked.append(200 if serving else 502)
+                if route.request.resource_type == "fetch" and not serving:
+                    route.fulfill(status=502, body="Bad Gateway")
+                else:
+                    route.continue_()
+
+            page.route(server.url + "/", board)
+            page.route("**/api/v1/stream?*", lambda route: route.fulfill(status=503))
+            page.goto(server.url + "/")
+            page.evaluate("window.loadedOnce = true")
+            expect(page.locator("#conn")).to_contain_text("reconnecting")
+            for _ in range(200):  # the first question, 2 s after the refusal
+                if asked:
+                    break
+                page.wait_for_timeout(50)
+            assert asked == [502]
+            page.wait_for_timeout(500)
+            assert page.evaluate("window.loadedOnce") is True  # not loaded on a 502
+            expect(page.locator("#zone-alpha-library .zone-link")).to_have_text("Library")
+            serving = True
+            page.unroute("**/api/v1/stream?*")
+            # asked again 4 s after the first (doubling): served, so loaded, and live
+            expect(page.locator("#conn")).to_have_text("live", timeout=15_000)
+            assert page.evaluate("window.loadedOnce") is None
+            assert asked == [502, 200]
     finally:
         context.close()

@@ -24,8 +24,9 @@ def board(
     if web.user(request) is None:
         return login_redirect(request, "/")
     sites_version = web.sites_version  # before the sites: a change between is seen anew
-    wanted = site or list(web.sites)
-    chosen = {s: web.site(s) for s in wanted}  # one version of each, though sites change
+    current = web.sites  # read once: one version of each site, though the folder changes
+    wanted = site or list(current)
+    chosen = {s: web.site(s, current) for s in wanted}
     lang = page_lang(request)
     state = {
         "lang": lang,

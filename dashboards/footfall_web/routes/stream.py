@@ -78,7 +78,8 @@ async def live_events(web: Web, request: Request, wanted: set[str]) -> AsyncIter
                     return  # the board reloads; its stream of a removed site ends here
                 continue
             if change is _RESYNC:
-                if not wanted <= set(web.sites):  # a "sites" event was lost in the overflow
+                # a "sites" event or the shutdown was lost in the overflow
+                if web.closing or not wanted <= set(web.sites):
                     return
                 yield sse.format_event("snapshot", snapshot(web, wanted))
             else:
@@ -94,9 +95,10 @@ async def stream(
     _user: UserDep,
     site: Annotated[list[str] | None, Query()] = None,
 ) -> StreamingResponse:
-    wanted = site or list(web.sites)
+    current = web.sites  # read once (the folder may change meanwhile)
+    wanted = site or list(current)
     for s in wanted:
-        web.site(s)
+        web.site(s, current)
     return StreamingResponse(
         live_events(web, request, set(wanted)),
         media_type="text/event-stream",

@@ -382,9 +382,8 @@
     });
     es.addEventListener("error", function () {
       streamOpen = false; conn.textContent = T.reconnecting; conn.className = "conn conn-wait";
-      // refused for good, not just cut (a site of this board is gone, the login ended):
-      // the page again, which shows what the server serves now (or asks to log in)
-      if (es.readyState === EventSource.CLOSED) setTimeout(function () { window.location.reload(); }, 2000);
+      // refused for good, not just cut (a site of this board is gone, the login ended)
+      if (es.readyState === EventSource.CLOSED) reloadWhenServed(2000);
     });
     es.addEventListener("snapshot", function (e) {
       var d = JSON.parse(e.data);
@@ -405,7 +404,20 @@
       var d = JSON.parse(e.data);
       var mine = d.changed.concat(d.removed).some(function (k) { return state.sites.indexOf(k) >= 0; });
       if (mine || (state.every_site && d.added.length)) { es.close(); window.location.reload(); }
+      else state.sites_version = d.version; // not this board's change: nothing to reload for
     });
+  }
+  // The page again once the server answers it (200, a redirect to log in, 401, 404), which
+  // shows what it serves now; while it answers 5xx (restarting behind a proxy) or not at
+  // all, the board keeps what it shows and asks again, less and less often (up to 1 min).
+  function reloadWhenServed(wait) {
+    setTimeout(function () {
+      fetch(window.location.href, { credentials: "same-origin", redirect: "manual", cache: "no-store" })
+        .then(function (r) {
+          if (r.type === "opaqueredirect" || r.ok || r.status === 401 || r.status === 404) window.location.reload();
+          else reloadWhenServed(Math.min(wait * 2, 60000));
+        }, function () { reloadWhenServed(Math.min(wait * 2, 60000)); });
+    }, wait);
   }
   connect();
   var resizing = null;
