@@ -67,6 +67,7 @@ class SiteWatcher:
         self._failed: dict[str, tuple[Version, str]] = {}
         """site -> the version last refused and why (so it is logged once)."""
         self._periodic: Periodic | None = None
+        self._asked = False
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -118,12 +119,16 @@ class SiteWatcher:
     # -- the thread ------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the folder now (SIGHUP): safe from a signal handler."""
+        """Read the folder now (SIGHUP): safe from a signal handler (flags only). Asked
+        before the start, it is read again as the watch starts."""
+        self._asked = True
         if self._periodic is not None:
             self._periodic.request()
 
     def start(self, every_s: float) -> None:
         self._periodic = Periodic(self.scan, every_s, "sites", log)
+        if self._asked:
+            self._periodic.request()
         self._periodic.start()
 
     def stop(self) -> None:
