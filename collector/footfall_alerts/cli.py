@@ -19,7 +19,7 @@ from footfall_contract.site import Site, SiteError, load_site
 from footfall_contract.sitefolder import SiteFolder
 from footfall_runtime.service import reload_on_sighup, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
-from footfall_runtime.sitesargs import add_site_arguments, site_folder
+from footfall_runtime.sitesargs import add_site_arguments, refuse_nothing_to_serve, site_folder
 
 from .config import AlertsSettings
 from .rules import PIPELINE_KIND, RulesFile, load_rules, pipeline_rule, rules_path_for
@@ -98,10 +98,11 @@ def cmd_run_folder(args: argparse.Namespace, folder: SiteFolder, shard: Shard | 
         service.stop()
         raise
     served = service.site_ids()
-    if not served and (service.refused or shard is None):
+    try:
+        refuse_nothing_to_serve(args.sites_dir, served, service.refused.values(), shard)
+    except ConfigError:
         service.stop()
-        problems = "; ".join(service.refused.values()) or "no site files (NAME.yaml) in it"
-        raise ConfigError(f"{args.sites_dir}: no site to serve: {problems}")
+        raise
     log.info(
         "alerts for %d sites of %s%s: %s; state in %s; MQTT client id %s",
         len(served),

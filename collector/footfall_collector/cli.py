@@ -15,7 +15,12 @@ from pathlib import Path
 from footfall_contract.site import SiteError, load_site
 from footfall_runtime.service import SystemClock, reload_on_sighup, run_until_signal, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
-from footfall_runtime.sitesargs import add_site_arguments, log_refusals, site_folder
+from footfall_runtime.sitesargs import (
+    add_site_arguments,
+    folder_text,
+    log_refusals,
+    site_folder,
+)
 
 from .config import CollectorSettings
 
@@ -39,11 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_refusals(scan, log)
         served = [scan.sites[i] for i in sorted(scan.sites)]
         collector = Collector(settings, [s for _, s in served], shard=shard)
-        what = (
-            f"sites folder {args.sites_dir}"
-            + (f", shard {shard}" if shard else "")
-            + f": {', '.join(collector.sites) or 'no site yet'}"
-        )
+        what = folder_text(args.sites_dir, shard, collector.sites)
     sites_dir = SitesDir(folder, collector, settings.sites.poll_s) if folder else None
     http: ThreadingHTTPServer | None = None
 

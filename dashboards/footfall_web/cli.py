@@ -14,7 +14,7 @@ from typing import Any
 from footfall_contract.site import SiteError, load_site
 from footfall_runtime.service import reload_on_sighup, setup_logging
 from footfall_runtime.settings import ConfigError, load_settings
-from footfall_runtime.sitesargs import add_site_arguments, site_folder
+from footfall_runtime.sitesargs import add_site_arguments, folder_text, site_folder
 
 from .auth import hash_password
 from .config import WebSettings
@@ -36,10 +36,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     web = Web(settings, sites, from_folder=folder is not None)
     app = create_app(web)
     host, port = settings.http.host, settings.http.port
-    what = sites[0].site if folder is None else f"sites folder {args.sites_dir}"
-    if folder is not None:
-        what += (f", shard {shard}" if shard else "") + ": "
-        what += ", ".join(s.site for s in sites) or "no site yet"
+    what = (
+        sites[0].site
+        if folder is None
+        else folder_text(args.sites_dir, shard, (s.site for s in sites))
+    )
     log.info(
         "footfall-web for %s on http://%s:%d/ (login %s)",
         what,

@@ -12,8 +12,7 @@ import logging
 from footfall_contract.shards import Shard
 from footfall_contract.site import Site
 from footfall_contract.sitefolder import Scan, SiteFolder
-from footfall_runtime.config import ConfigError
-from footfall_runtime.sitesargs import FolderWatch, log_refusals
+from footfall_runtime.sitesargs import FolderWatch, log_refusals, refuse_nothing_to_serve
 
 from .state import Web
 
@@ -26,9 +25,7 @@ def first_scan(folder: SiteFolder, shard: Shard | None) -> list[Site]:
     sites may come later), as the alerts service decides."""
     scan = folder.scan()
     log_refusals(scan, log)
-    if not scan.sites and (scan.errors or shard is None):
-        problems = "; ".join(scan.errors.values()) or "no site files (NAME.yaml) in it"
-        raise ConfigError(f"{folder.path}: no site to serve: {problems}")
+    refuse_nothing_to_serve(folder.path, scan.sites, scan.errors.values(), shard)
     return [site for _, (_, site) in sorted(scan.sites.items())]
 
 

@@ -105,17 +105,16 @@ class Web:
             len(settings.auth.users),
             len(settings.auth.tokens),
         )
-        self.sites: Mapping[str, Site] = {s.site: s for s in sites}
-        """Replaced whole by `set_sites`: a request reads it once (`site()`)."""
+        served = {s.site: s for s in sites}
         self.sites_version = 0
         """Counts the `set_sites` calls: a board whose page was made before the latest
         one, and whose stream started after it (so no `sites` event reached it), sees a
         newer version in its stream's snapshot and reloads."""
-        unknown = set(settings.alerts.sites) - set(self.sites)
+        unknown = set(settings.alerts.sites) - set(served)
         if unknown and not from_folder:  # a typo in a site id: refused at start
             raise ConfigError(
                 f"alerts.sites names unknown site(s) {', '.join(sorted(unknown))} "
-                f"(sites: {', '.join(self.sites)})"
+                f"(sites: {', '.join(served)})"
             )
         if unknown:  # `from_folder`: a site's file may come later (or is another shard's)
             log.warning(
@@ -123,7 +122,7 @@ class Web:
                 "their Acknowledge and Silence buttons appear when their files do",
                 ", ".join(sorted(unknown)),
             )
-        self.live = LiveState(settings.mqtt, self.sites.values(), settings.client_id)
+        self.live = LiveState(settings.mqtt, served.values(), settings.client_id)
         self.influx = connect(settings.influx, pool_size=THREADS)
         self.influx_watch = InfluxWatch(
             self.influx,
@@ -157,14 +156,19 @@ class Web:
         self.alerts_http = urllib3.PoolManager(num_pools=4, maxsize=THREADS, retries=False)
         self.closing = False
 
+    @property
+    def sites(self) -> Mapping[str, Site]:
+        """The sites served: the live state's map, replaced whole by `set_sites`, so a
+        request reads it once (`site()`)."""
+        return self.live.sites
+
     def set_sites(self, sites: Iterable[Site]) -> None:
-        """Serve these sites from now on: the live state follows them first, then the
-        routes see them, then the open streams are told (the board reloads for a site
-        that came, changed or went; a stream of a removed site ends). What was kept for
-        a changed or removed site (its forecaster and cache) goes with it."""
-        new = {s.site: s for s in sites}
-        change = self.live.set_sites(new.values())
-        self.sites = new
+        """Serve these sites from now on: the live state and the routes follow them at
+        once, then the open streams are told (the board reloads for a site that came,
+        changed or went; a stream of a removed site ends). What was kept for a changed
+        or removed site (its forecaster and cache) goes with it."""
+        change = self.live.set_sites(sites)
+        new = self.sites
         self.sites_version += 1  # after the sites: a page reads it before them
         try:
             with self._forecast_lock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,24 @@ def site_folder(args: argparse.Namespace) -> tuple[SiteFolder | None, Shard | No
     if not args.sites_dir.is_dir():
         raise ConfigError(f"{args.sites_dir}: no such sites folder")
     return SiteFolder(args.sites_dir, shard, only), shard
+
+
+def folder_text(folder: Path, shard: Shard | None, served: Iterable[str]) -> str:
+    """What a program serves, for its start-up log line."""
+    ids = ", ".join(served) or "no site yet"
+    return f"sites folder {folder}{f', shard {shard}' if shard else ''}: {ids}"
+
+
+def refuse_nothing_to_serve(
+    folder: Path, served: Iterable[str], refused: Iterable[str], shard: Shard | None
+) -> None:
+    """ConfigError when a folder given at start has no site to serve: no site file, or
+    only broken ones (`refused`: their `file:line: reason`). A shard may start empty:
+    its sites may come later."""
+    problems = "; ".join(refused)
+    if not list(served) and (problems or shard is None):
+        why = problems or "no site files (NAME.yaml) in it"
+        raise ConfigError(f"{folder}: no site to serve: {why}")
 
 
 def log_refusals(scan: Scan, log: logging.Logger) -> None:
