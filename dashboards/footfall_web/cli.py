@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from footfall_contract.site import SiteError, load_site
-from footfall_runtime.service import reload_on_sighup, setup_logging
+from footfall_runtime.service import reload_on_sighup, setup_logging, stacks_on_usr1
 from footfall_runtime.settings import ConfigError, load_settings
 from footfall_runtime.sitesargs import add_site_arguments, folder_text, site_folder
 
@@ -57,11 +57,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         **proxy_settings(settings),
     )
     if folder is None:
-        with reload_on_sighup(None):
+        with reload_on_sighup(None), stacks_on_usr1():
             Server(config, web).run()
         return 0
     sites_dir = SitesDir(folder, web, settings.sites.poll_s)
-    with reload_on_sighup(sites_dir.request):
+    with reload_on_sighup(sites_dir.request), stacks_on_usr1():
         sites_dir.start()
         try:
             Server(config, web).run()

@@ -182,13 +182,23 @@ def stop_on_signals(on_stop: Callable[[], None] | None = None) -> Iterator[StopF
             on_stop()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    faulthandler.register(signal.SIGUSR1, file=2)  # the descriptor: sys.stderr may be a capture
     try:
-        yield stop
+        with stacks_on_usr1():
+            yield stop
     finally:
-        faulthandler.unregister(signal.SIGUSR1)
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextmanager
+def stacks_on_usr1() -> Iterator[None]:
+    """`kill -USR1 PID` prints every thread's stack to stderr (a hung stop shows where it
+    hangs; the demo sends it before it kills a process that did not stop)."""
+    faulthandler.register(signal.SIGUSR1, file=2)  # the descriptor: sys.stderr may be a capture
+    try:
+        yield
+    finally:
+        faulthandler.unregister(signal.SIGUSR1)
 
 
 @contextmanager

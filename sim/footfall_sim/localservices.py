@@ -57,30 +57,52 @@ class Service:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._may_move = port is None
+        """Ports chosen here may change until the first start succeeds: another process
+        can take a free port between `free_port()` and the service's bind."""
+
+    def choose_ports(self) -> None:
+        self.port = free_port()
 
     def command(self) -> list[str]:
         raise NotImplementedError
 
     def start(self, timeout_s: float = 15.0) -> None:
+        """Started and answering; a port of its own choosing that another process took
+        meanwhile is chosen again (twice at most), a port given to it is kept."""
         assert self.proc is None or self.proc.poll() is not None, f"{self.name} already running"
-        if port_open(self.port):
-            raise RuntimeError(f"{self.name}: port {self.port} is already in use")
-        log = open(self.workdir / f"{self.name}.out", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=self.workdir,
-            start_new_session=True,
-        )
-        log.close()
-        (self.workdir / f"{self.name}.pid").write_text(str(self.proc.pid))
-        try:
-            self.wait_ready(timeout_s)
-        except TimeoutError:
-            self.kill()
-            raise
+        for attempt in range(3):
+            last = attempt == 2 or not self._may_move
+            if port_open(self.port):
+                if last:
+                    raise RuntimeError(f"{self.name}: port {self.port} is already in use")
+                self.choose_ports()
+                continue
+            out = self.workdir / f"{self.name}.out"
+            seen = out.stat().st_size if out.exists() else 0
+            with open(out, "ab") as log:
+                self.proc = subprocess.Popen(
+                    self.command(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.workdir,
+                    start_new_session=True,
+                )
+            (self.workdir / f"{self.name}.pid").write_text(str(self.proc.pid))
+            try:
+                self.wait_ready(timeout_s)
+            except TimeoutError:
+                self.kill()
+                with open(out, "rb") as log:
+                    log.seek(seen)
+                    taken = b"address already in use" in log.read().lower()
+                if last or not taken:
+                    raise
+                self.choose_ports()
+                continue
+            self._may_move = False
+            return
 
     def wait_ready(self, timeout_s: float) -> None:
         wait_port(self.port, timeout_s)
@@ -152,6 +174,10 @@ class Influx(Service):
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         super().__init__(workdir, port)
+        self.rpc_port = free_port()
+
+    def choose_ports(self) -> None:
+        super().choose_ports()
         self.rpc_port = free_port()
 
     @property

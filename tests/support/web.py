@@ -7,6 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,15 +21,19 @@ from typing import Any
 import httpx
 import uvicorn
 
+from footfall_collector.config import InfluxSettings
+from footfall_collector.influx import connect
 from footfall_contract.site import Site, parse_site
 from footfall_contract.timefmt import format_ts
-from footfall_sim.localservices import free_port, wait_port
+from footfall_sim.localservices import Influx, Mosquitto, free_port, wait_port
 from footfall_web.app import ForecasterFactory, Web, create_app
 from footfall_web.cli import proxy_settings
 from footfall_web.config import WebSettings
 from tests.support.collector import SITE_YAML, now_ms
+from tests.support.waiting import eventually
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 
 _HOURS = 'opening_hours: {mon-fri: "08:00-20:00", sat: "10:00-16:00"}'
 
@@ -232,3 +240,48 @@ def seed_recent(influx_url: str, site: Site, zone: str, hours: float = 6, peak: 
         for m in range(minutes)
     ]
     seed_occupancy(influx_url, site, zone, points)
+
+
+@contextmanager
+def web_process(
+    sites: list[str], mosquitto: Mosquitto, influx: Influx, log: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
+    """`footfall-web run` with `sites` (`["--site", FILE]` or `["--sites-dir", DIR]`) as a
+    process, the way users start it, up and connected to the broker (the database made as
+    the collector makes it); `env`: more FOOTFALL_* settings."""
+    database = connect(InfluxSettings(url=influx.url, database="footfall"))
+    try:
+        database.ensure_database()
+    finally:
+        database.close()
+    port = free_port()
+    settings = {
+        "FOOTFALL_MQTT__HOST": "127.0.0.1",
+        "FOOTFALL_MQTT__PORT": str(mosquitto.port),
+        "FOOTFALL_INFLUX__URL": influx.url,
+        "FOOTFALL_HTTP__HOST": "127.0.0.1",
+        "FOOTFALL_HTTP__PORT": str(port),
+    }
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "footfall_web.cli", "run", *sites],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, **settings, **env},
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+            def healthy() -> bool:
+                assert proc.poll() is None, log.read_text()
+                try:
+                    return http.get("/healthz").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            eventually(healthy, 30, "footfall-web up and connected to MQTT")
+            yield proc, http
+    finally:
+        proc.send_signal(signal.SIGTERM)  # nothing if the test stopped it already
+        assert proc.wait(20) == 0, log.read_text()

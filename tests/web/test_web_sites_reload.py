@@ -8,12 +8,8 @@ written here."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +17,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from footfall_collector.config import InfluxSettings
-from footfall_collector.influx import connect
 from footfall_contract.site import parse_site
-from footfall_sim.localservices import Influx, Mosquitto, free_port
+from footfall_sim.localservices import Influx, Mosquitto
 from footfall_web.state import Web
 from tests.support.collector import SITE_YAML, Publisher
 from tests.support.waiting import eventually
-from tests.support.web import occupancy, screenshot_path, web_server, web_settings
+from tests.support.web import occupancy, screenshot_path, web_process, web_server, web_settings
 
 pytestmark = pytest.mark.services
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,53 +38,6 @@ def site_yaml(site_id: str, library: str = "Library", capacity: int = 250) -> st
     text = text.replace(old, new)
     assert text.splitlines()[7].lstrip().startswith("- {id: library")
     return text
-
-
-@contextmanager
-def web_process(
-    folder: Path, mosquitto: Mosquitto, influx: Influx, log: Path, poll_s: float
-) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
-    """`footfall-web run --sites-dir FOLDER`, up and connected to the broker (the database
-    made as the collector makes it)."""
-    database = connect(InfluxSettings(url=influx.url, database="footfall"))
-    try:
-        database.ensure_database()
-    finally:
-        database.close()
-    port = free_port()
-    env = {
-        **os.environ,
-        "FOOTFALL_MQTT__HOST": "127.0.0.1",
-        "FOOTFALL_MQTT__PORT": str(mosquitto.port),
-        "FOOTFALL_INFLUX__URL": influx.url,
-        "FOOTFALL_HTTP__HOST": "127.0.0.1",
-        "FOOTFALL_HTTP__PORT": str(port),
-        "FOOTFALL_SITES__POLL_S": str(poll_s),
-    }
-    with open(log, "ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "footfall_web.cli", "run", "--sites-dir", str(folder)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=env,
-        )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-
-            def healthy() -> bool:
-                assert proc.poll() is None, log.read_text()
-                try:
-                    return http.get("/healthz").status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            eventually(healthy, 30, "footfall-web up and connected to MQTT")
-            yield proc, http
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        # uvicorn ends by raising the signal it caught again: a clean stop by SIGTERM
-        assert proc.wait(20) in (0, -signal.SIGTERM), log.read_text()
 
 
 def zones(http: httpx.Client, site: str) -> dict[str, dict[str, Any]] | None:
@@ -149,7 +96,9 @@ def test_sites_follow_the_folder_on_sighup(
     try:
         # the collector's retained figure for the site not yet on the board
         pub.send("footfall/v1/beta/zone/library/occupancy", occupancy(31), retain=True)
-        with web_process(folder, mosquitto, influx, log, poll_s=3600) as (proc, http):
+        with web_process(
+            ["--sites-dir", str(folder)], mosquitto, influx, log, FOOTFALL_SITES__POLL_S="3600"
+        ) as (proc, http):
             assert [s["site"] for s in http.get("/api/v1/sites").json()["sites"]] == ["alpha"]
             assert http.get("/api/v1/sites/beta/occupancy").status_code == 404
 
@@ -242,7 +191,13 @@ def test_a_new_file_is_read_within_poll_s_without_a_signal(
     folder = tmp_path / "sites"
     folder.mkdir()
     (folder / "alpha.yaml").write_text(site_yaml("alpha"))
-    with web_process(folder, mosquitto, influx, tmp_path / "web.log", poll_s=0.5) as (_, http):
+    with web_process(
+        ["--sites-dir", str(folder)],
+        mosquitto,
+        influx,
+        tmp_path / "web.log",
+        FOOTFALL_SITES__POLL_S="0.5",
+    ) as (_, http):
         (folder / "gamma.yaml").write_text(site_yaml("gamma", capacity=120))
         assert eventually(lambda: library(http, "gamma"), 10, "gamma listed") == (
             "Library",
