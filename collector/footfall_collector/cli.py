@@ -19,6 +19,7 @@ from footfall_runtime.sitesargs import (
     add_site_arguments,
     folder_text,
     log_refusals,
+    refuse_nothing_to_serve,
     site_folder,
 )
 
@@ -42,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         scan = folder.scan()
         log_refusals(scan, log)
+        refuse_nothing_to_serve(args.sites_dir, scan.sites, scan.errors.values(), shard)
         served = [scan.sites[i] for i in sorted(scan.sites)]
         collector = Collector(settings, [s for _, s in served], shard=shard)
         what = folder_text(args.sites_dir, shard, collector.sites)

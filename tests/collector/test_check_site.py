@@ -100,3 +100,27 @@ def test_run_logs_what_check_site_says(tmp_path: Path) -> None:
     warnings = [line for line in log.read_text().splitlines() if f"site file {path}" in line]
     assert len(warnings) == 3 and all("WARNING" in line for line in warnings)
     assert f"site file {path}, zones[1].capacity: zone 'library': capacity 150" in warnings[0]
+
+
+def test_run_refuses_a_folder_with_no_site_to_serve(tmp_path: Path) -> None:
+    """As footfall-web and footfall-alerts do: a folder with no site file, or only broken
+    ones, stops the start with exit status 2 and each file's reason (a collector that
+    serves nothing would look healthy while no crossing is stored)."""
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "footfall_collector.cli", "run", "--sites-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "FOOTFALL_INFLUX__URL": f"http://127.0.0.1:{free_port()}"},
+        )
+
+    empty = run()
+    assert empty.returncode == 2
+    assert f"{tmp_path}: no site to serve: no site files (NAME.yaml) in it" in empty.stderr
+    (tmp_path / "odd.yaml").write_text(SITE.replace("capacity: 100", "capacity: -1"))
+    broken = run()
+    assert broken.returncode == 2
+    assert f"{tmp_path}: no site to serve: {tmp_path / 'odd.yaml'}:5: " in broken.stderr
+    assert "zones[0].capacity" in broken.stderr
