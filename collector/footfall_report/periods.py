@@ -35,7 +35,14 @@ _YEAR = re.compile(r"^(\d{4})$")
 
 
 class PeriodError(ValueError):
-    """A period text that names no period; the message says what is accepted."""
+    """A period text that names no period; the message says what is accepted, `reason`
+    ("form", "year", "month", "day", "week") and `details` say it again for a caller that
+    words it in another language (footfall-web's reports page)."""
+
+    def __init__(self, message: str, reason: str = "form", **details: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ def parse_period(text: str, site: Site, now: dt.datetime) -> Period:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("parse_period needs a timezone-aware now")
     if not isinstance(text, str):
-        raise PeriodError(f"a period must be text: {ACCEPTED}")
+        raise PeriodError(f"a period must be text: {ACCEPTED}", raw=str(text))
     raw = text
     text = text.strip().lower()
     today = now.astimezone(tz).date()
@@ -220,7 +227,12 @@ def parse_period(text: str, site: Site, now: dt.datetime) -> Period:
         days_in = calendar.monthrange(year, month)[1]
         if not 1 <= day_ <= days_in:
             raise PeriodError(
-                f"bad period {raw!r}: {calendar.month_name[month]} {year} has days 1 to {days_in}"
+                f"bad period {raw!r}: {calendar.month_name[month]} {year} has days 1 to {days_in}",
+                "day",
+                raw=raw,
+                year=year,
+                month=month,
+                days=days_in,
             )
         return period_of("day", dt.date(year, month, day_), tz)
     if m := _WEEK.match(text):
@@ -228,7 +240,13 @@ def parse_period(text: str, site: Site, now: dt.datetime) -> Period:
         _check_year(raw, year)
         weeks = _iso_weeks(year)
         if not 1 <= week <= weeks:
-            raise PeriodError(f"bad period {raw!r}: ISO year {year} has weeks 01 to {weeks}")
+            raise PeriodError(
+                f"bad period {raw!r}: ISO year {year} has weeks 01 to {weeks}",
+                "week",
+                raw=raw,
+                year=year,
+                weeks=weeks,
+            )
         return period_of("week", dt.date.fromisocalendar(year, week, 1), tz)
     if m := _MONTH.match(text):
         year, month = int(m[1]), int(m[2])
@@ -239,20 +257,24 @@ def parse_period(text: str, site: Site, now: dt.datetime) -> Period:
         year = int(m[1])
         _check_year(raw, year)
         return year_period(year, tz)
-    raise PeriodError(f"bad period {raw!r}: use {ACCEPTED}")
+    raise PeriodError(f"bad period {raw!r}: use {ACCEPTED}", raw=raw)
 
 
 def _check_year(raw: str, year: int) -> None:
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise PeriodError(
             f"bad period {raw!r}: the year must be {MIN_YEAR} to {MAX_YEAR} "
-            "(the latest InfluxDB can store)"
+            "(the latest InfluxDB can store)",
+            "year",
+            raw=raw,
+            min=MIN_YEAR,
+            max=MAX_YEAR,
         )
 
 
 def _check_month(raw: str, month: int) -> None:
     if not 1 <= month <= 12:
-        raise PeriodError(f"bad period {raw!r}: the month must be 01 to 12")
+        raise PeriodError(f"bad period {raw!r}: the month must be 01 to 12", "month", raw=raw)
 
 
 def _iso_weeks(year: int) -> int:

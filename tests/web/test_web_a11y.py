@@ -160,6 +160,9 @@ def test_axe_finds_nothing_serious_on_any_page(browser: Browser, world: World) -
         ("login", "/login?error=1", "form"),
         ("reports", "/reports/test-site?period=last-week", "#report"),
         ("agency", "/zones/test-site/library?lang=en", "#week-table"),
+        # with their language switchers, in the other languages
+        ("reports-fi", "/reports/test-site?period=last-week&lang=fi", "#report"),
+        ("login-sv", "/login?error=1&lang=sv", "form"),
     ]
     found: list[str] = []
     for scheme in ("light", "dark"):

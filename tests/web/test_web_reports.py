@@ -249,7 +249,8 @@ def test_bad_requests_are_400_with_what_is_accepted(served: tuple[httpx.Client, 
         assert message in r.json()["detail"], (path, params, r.text)
     r = http.get("/api/v1/sites/nope/reports/visits", params={"period": "2026-11"})
     assert r.status_code == 404 and "unknown site 'nope'" in r.json()["detail"]
-    shown = http.get("/reports/test-site", params={"period": "soon"})
+    # the page words it in the visitor's language (tests/web/test_web_reports_i18n.py)
+    shown = http.get("/reports/test-site", params={"period": "soon", "lang": "en"})
     assert shown.status_code == 400 and accepted in shown.text
 
 

@@ -1,26 +1,16 @@
 """The report as one self-contained HTML page (inline CSS, no scripts, no external
-requests) that prints on one A4 sheet for a day, week or month; the style and cell helpers
-are shared with the statistics page."""
+requests) that prints on one A4 sheet for a day, week or month, in the words of a
+`Wording` (English unless told); the style and cell helpers are shared with the
+statistics page."""
 
 from __future__ import annotations
 
 import html
 from typing import Final
 
-from ..model import WEEKDAYS, Report, ZoneReport
-from .words import (
-    CLOSED_VISITS,
-    EST,
-    day_cell,
-    doors_note,
-    flags,
-    month_cell,
-    pct_text,
-    period_line,
-    show_days,
-    visits_cell,
-    when_text,
-)
+from ..model import DayFigure, DoorFigure, Report, ZoneReport
+from .wording import ENGLISH, Wording
+from .words import CLOSED_VISITS, EST, figure_text, show_days
 
 __all__ = ["CSS", "escape", "render_html", "status_class", "td"]
 
@@ -62,10 +52,10 @@ def td(text: str, cls: str = "") -> str:
     return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
 
 
-def status_class(text: str) -> str:
-    if text == "closed":
+def status_class(text: str, w: Wording = ENGLISH) -> str:
+    if text == w.texts["closed"]:
         return "closed"
-    if text == "no data":
+    if text == w.texts["no_data"]:
         return "nodata"
     if text.endswith(CLOSED_VISITS):
         return "flag"
@@ -74,80 +64,107 @@ def status_class(text: str) -> str:
     return ""
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, w: Wording = ENGLISH) -> str:
     """One self-contained page (inline CSS, no scripts, no external requests) that prints
     on one A4 sheet for a day, week or month."""
-    title = f"{report.site_name}: visits, {report.period.label}"
+    title = w.t("title", site=w.site_name or report.site_name, period=w.period_label(report.period))
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{escape(w.lang)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(report.site_name)}: visits, {escape(report.period.label)}</h1>",
-        f'<p class="meta">{escape(period_line(report))}. Generated '
-        f"{escape(when_text(report.generated_at))}.</p>",
-        "<h2>Visits per zone</h2>",
-        _html_summary(report),
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">{escape(_period_line(report, w))}. '
+        f"{escape(w.t('generated', when=w.when(report.generated_at)))}</p>",
+        f"<h2>{escape(w.t('per_zone'))}</h2>",
+        _html_summary(report, w),
     ]
     notes = [
-        f"<b>{escape(z.name)}</b>: {escape('; '.join(flags(z)))}" for z in report.zones if flags(z)
+        f"<b>{escape(_name(z, w))}</b>: {escape('; '.join(_flags(z, w)))}"
+        for z in report.zones
+        if _flags(z, w)
     ]
     if notes:
         parts.append('<p class="legend">' + ". ".join(notes) + ".</p>")
     parts.append('<div class="cols"><div>')
     if show_days(report):
-        parts += ["<h2>Visits per day</h2>", _html_days(report)]
+        parts += [f"<h2>{escape(w.t('per_day'))}</h2>", _html_days(report, w)]
     else:
-        parts += ["<h2>Visits per month</h2>", _html_months(report)]
+        parts += [f"<h2>{escape(w.t('per_month'))}</h2>", _html_months(report, w)]
     parts.append("</div><div>")
-    parts += ["<h2>Doors (raw crossings)</h2>", _html_doors(report)]
+    parts += [f"<h2>{escape(w.t('doors'))}</h2>", _html_doors(report, w)]
     if report.zones:
         z = report.zones[0]
-        parts += [
-            f"<h2>Hourly profile: {escape(z.name)} (mean visits per hour)</h2>",
-            _html_profile(z),
-        ]
+        parts += [f"<h2>{escape(w.t('profile', zone=_name(z, w)))}</h2>", _html_profile(z, w)]
     parts.append("</div></div>")
-    parts.append(
-        '<p class="legend">'
-        f"{EST} includes estimated hours (an agent serving the zone's doors was offline or "
-        "faulty: the count may be low). closed: closed by the site's opening hours. "
-        "no data: an open day without computed visits (not zero). "
-        f"{CLOSED_VISITS} visits counted on a closed day. Changes compare with the same "
-        "period a month and a year before.</p>"
-    )
+    parts.append(f'<p class="legend">{html.escape(w.legend(), quote=False)}</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _html_summary(report: Report) -> str:
+def _name(z: ZoneReport, w: Wording) -> str:
+    return w.names.get(z.zone, z.name)
+
+
+def _period_line(report: Report, w: Wording) -> str:
+    p = report.period
+    span = w.date(p.first) if p.first == p.last else f"{w.date(p.first)} – {w.date(p.last)}"
+    line = w.t("period_line", label=w.period_label(p), span=span, timezone=report.timezone)
+    if report.in_progress:
+        line += w.t("in_progress", when=w.when(report.generated_at))
+    return line
+
+
+def _flags(z: ZoneReport, w: Wording) -> list[str]:
+    """What to keep in mind about a zone's figures (as `words.flags`, in `w`'s words)."""
+    out = []
+    if z.estimated:
+        out.append(w.t("estimated", hours=z.estimated_hours))
+    if z.days_no_data:
+        out.append(w.t("with_no_data", days=w.count_days(z.days_no_data)))
+    closed = z.closed_with_visits
+    if len(closed) > 6:
+        first, last = w.date(closed[0]), w.date(closed[-1])
+        out.append(w.t("closed_visits_many", count=len(closed), first=first, last=last))
+    elif closed:
+        out.append(w.t("closed_visits", dates=", ".join(w.date(d) for d in closed)))
+    if z.days_not_yet:
+        out.append(w.t("to_come", days=w.count_days(z.days_not_yet)))
+    return out
+
+
+def _day_cell(d: DayFigure, w: Wording) -> str:
+    if d.status in ("open", "closed_with_visits"):
+        mark = (EST if d.estimated else "") + (CLOSED_VISITS if d.status != "open" else "")
+        return f"{d.entries}{mark}"
+    return w.status(d.status)
+
+
+def _html_summary(report: Report, w: Wording) -> str:
     month = report.zones[0].month_before if report.zones else None
     year = report.zones[0].year_before if report.zones else None
     head = [
-        '<th class="l">Zone</th>',
-        "<th>Visits</th>",
-        "<th>Exits</th>",
-        "<th>Peak</th>",
-        '<th class="l">Peak at</th>',
-        "<th>Open</th>",
-        "<th>Closed</th>",
-        "<th>No data</th>",
-        "<th>Est. h</th>",
+        f'<th class="l">{escape(w.t("zone"))}</th>',
+        *(f"<th>{escape(w.t(k))}</th>" for k in ("visits", "exits", "peak")),
+        f'<th class="l">{escape(w.t("peak_at"))}</th>',
+        *(
+            f"<th>{escape(w.t(k))}</th>"
+            for k in ("days_open", "days_closed", "days_no_data", "estimated_hours")
+        ),
     ]
-    if month:
-        head += [f"<th>{escape(month.period.key)}</th>", "<th>Change</th>"]
-    if year:
-        head += [f"<th>{escape(year.period.key)}</th>", "<th>Change</th>"]
+    for c in (month, year):
+        if c:
+            head += [f"<th>{escape(c.period.key)}</th>", f"<th>{escape(w.t('change'))}</th>"]
     rows = []
     for z in report.zones:
-        visits = visits_cell(z)
+        visits = w.status(z.status) if z.entries is None else figure_text(z.entries, z.estimated)
         indent = f' style="padding-left:{0.45 + 1.2 * z.depth:.2f}em"'
         cells = [
-            f'<td class="l"{indent}>{escape(z.name)}</td>',
-            td(visits, status_class(visits)),
+            f'<td class="l"{indent}>{escape(_name(z, w))}</td>',
+            td(visits, status_class(visits, w)),
             td(str(z.exits) if z.exits is not None else ""),
             td(f"{z.peak}{EST if z.peak_estimated else ''}" if z.peak is not None else ""),
-            td(when_text(z.peak_at), "l"),
+            td(w.when(z.peak_at), "l"),
             td(str(z.days_open)),
             td(str(z.days_closed)),
             td(str(z.days_no_data), "nodata" if z.days_no_data else ""),
@@ -156,66 +173,97 @@ def _html_summary(report: Report) -> str:
         for c in (z.month_before, z.year_before):
             if c is None:
                 continue
-            value = "no data" if c.entries is None else f"{c.entries}{EST if c.estimated else ''}"
-            cells += [td(value, status_class(value)), td(pct_text(c.change_pct))]
+            value = w.texts["no_data"] if c.entries is None else figure_text(c.entries, c.estimated)
+            cells += [td(value, status_class(value, w)), td(w.pct(c.change_pct))]
         rows.append(f'<tr data-zone="{escape(z.zone)}">' + "".join(cells) + "</tr>")
     return f"<table><tr>{''.join(head)}</tr>{''.join(rows)}</table>"
 
 
-def _html_days(report: Report) -> str:
-    head = '<th class="l">Date</th>' + "".join(
-        f'<th title="{escape(z.name)}">{escape(z.zone)}</th>' for z in report.zones
-    )
+def _zone_heads(report: Report, w: Wording) -> str:
+    return "".join(f'<th title="{escape(_name(z, w))}">{escape(z.zone)}</th>' for z in report.zones)
+
+
+def _html_days(report: Report, w: Wording) -> str:
+    head = f'<th class="l">{escape(w.t("date"))}</th>' + _zone_heads(report, w)
     rows = []
     for i, day in enumerate(report.period.days()):
-        cells = [td(f"{day:%a %d.%m.}", "l")]
+        cells = [td(w.day(day), "l")]
         for z in report.zones:
-            text = day_cell(z.days[i])
-            cells.append(td(text, status_class(text)))
+            text = _day_cell(z.days[i], w)
+            cells.append(td(text, status_class(text, w)))
         rows.append(f'<tr data-date="{day.isoformat()}">' + "".join(cells) + "</tr>")
     return f'<table class="days"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def _html_months(report: Report) -> str:
-    head = '<th class="l">Month</th>' + "".join(
-        f'<th title="{escape(z.name)}">{escape(z.zone)}</th>' for z in report.zones
-    )
+def _month_cell(z: ZoneReport, i: int, w: Wording) -> str:
+    m = z.months[i]
+    if m.entries is None:
+        if m.closed:
+            return w.texts["closed"]
+        return w.status("not_yet" if m.days_not_yet and not m.days_no_data else "no_data")
+    return figure_text(m.entries, m.estimated)
+
+
+def _html_months(report: Report, w: Wording) -> str:
+    head = f'<th class="l">{escape(w.t("month"))}</th>' + _zone_heads(report, w)
     rows = []
     keys = [m.key for m in report.zones[0].months] if report.zones else []
     for i, key in enumerate(keys):
         cells = [td(key, "l")]
         for z in report.zones:
-            text = month_cell(z, i)
-            cells.append(td(text, status_class(text)))
+            text = _month_cell(z, i, w)
+            cells.append(td(text, status_class(text, w)))
         rows.append(f'<tr data-month="{key}">' + "".join(cells) + "</tr>")
     return f'<table class="days"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def _html_doors(report: Report) -> str:
-    note = doors_note(report)
+def _doors_note(report: Report, w: Wording) -> str:
+    doors = report.doors
+    kept = doors.available_from
+    date = w.date(kept) if kept is not None else str(kept)
+    if doors.status == "not_available":
+        return w.t("doors_not_available", date=date)
+    if doors.status == "partial":
+        return w.t("doors_partial", date=date)
+    return ""
+
+
+def _door_label(d: DoorFigure, w: Wording) -> str:
+    """The model's label, or in `w`'s words and names when it has names of its own."""
+    if not w.names:
+        return d.label
+    if d.inside is None:
+        return w.t("not_in_site")
+    outside = w.names.get(d.outside, d.outside) if d.outside else w.t("outside")
+    return f"{outside} → {w.names.get(d.inside, d.inside)}"
+
+
+def _html_doors(report: Report, w: Wording) -> str:
+    note = _doors_note(report, w)
     text = f"<p>{escape(note)}</p>" if note else ""
     if report.doors.status == "not_available":
         return text
     rows = "".join(
-        f'<tr data-door="{escape(d.door)}">{td(d.door, "l")}{td(d.label, "between")}'
+        f'<tr data-door="{escape(d.door)}">{td(d.door, "l")}{td(_door_label(d, w), "between")}'
         f"{td(str(d.entries))}{td(str(d.exits))}</tr>"
         for d in report.doors.doors
     )
-    return (
-        text + '<table><tr><th class="l">Door</th><th class="l">Between</th><th>In</th>'
-        f"<th>Out</th></tr>{rows}</table>"
+    head = (
+        f'<th class="l">{escape(w.t("door"))}</th><th class="l">{escape(w.t("between"))}</th>'
+        f"<th>{escape(w.t('in'))}</th><th>{escape(w.t('out'))}</th>"
     )
+    return f"{text}<table><tr>{head}</tr>{rows}</table>"
 
 
-def _html_profile(z: ZoneReport) -> str:
-    hours = [h for h in range(24) if any(z.profile[w][h].mean for w in range(7))]
+def _html_profile(z: ZoneReport, w: Wording) -> str:
+    hours = [h for h in range(24) if any(z.profile[d][h].mean for d in range(7))]
     if not hours:
-        return "<p>No hourly data.</p>"
+        return f"<p>{escape(w.t('no_hourly'))}</p>"
     top = max((c.mean or 0.0) for cells in z.profile for c in cells) or 1.0
     head = '<th class="l"></th>' + "".join(f"<th>{h:02d}</th>" for h in hours)
     rows = []
     for weekday, cells in enumerate(z.profile):
-        out = [td(WEEKDAYS[weekday], "l")]
+        out = [td(w.weekdays[weekday], "l")]
         for h in hours:
             cell = cells[h]
             if cell.mean is None:

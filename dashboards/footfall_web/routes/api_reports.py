@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from footfall_collector.influx import PermanentWriteError, RetryableWriteError
 from footfall_report import SourceError, load_statistics
 
-from .. import reports
+from .. import reportpage, reports
 from ..deps import ERRORS, SiteDep, UserDep, WebDep
+from ..pagekit import page_lang
 from ..views import report_of
 
 router = APIRouter()
@@ -31,6 +32,7 @@ router = APIRouter()
     summary="Visits per zone and door for a day, week, month or year (from the rollups)",
 )
 def visits_report(
+    request: Request,
     site: str,
     web: WebDep,
     _user: UserDep,
@@ -43,6 +45,10 @@ def visits_report(
         list[str] | None, Query(description="zones (repeat or comma-separate); default all")
     ] = None,
     format: Annotated[str | None, Query(description="json (default), csv, xlsx or html")] = None,
+    lang: Annotated[
+        str | None,
+        Query(description="the HTML page's language: fi, sv or en (else as the pages choose)"),
+    ] = None,
 ) -> Response:
     try:
         fmt = reports.choose_format(format, reports.REPORT_FORMATS)
@@ -50,7 +56,12 @@ def visits_report(
         zones = reports.choose_zones(zone, s)
     except reports.BadReportRequest as exc:
         raise HTTPException(400, str(exc)) from None
-    return reports.report_response(report_of(web, s, chosen, zones), fmt)
+    # only the printable page is for people: its words follow the pages' language choice
+    words = reportpage.wording(page_lang(request), s) if fmt == "html" else None
+    response = reports.report_response(report_of(web, s, chosen, zones), fmt, words)
+    if words is not None:
+        response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
 
 
 @router.get(

@@ -1,33 +1,49 @@
-"""Logging in and out of the board: a form, a throttle that answers repeated failures
-before checking any password, and a session cookie the server can end."""
+"""Logging in and out of the board: a form (in the visitor's language, as every page), a
+throttle that answers repeated failures before checking any password, and a session
+cookie the server can end."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from .. import auth
+from .. import auth, i18n
 from ..deps import WebDep
-from ..pagekit import base, safe_next, templates
+from ..i18n_reports import LOGIN_TEXTS
+from ..pagekit import base, page_lang, remember_lang, safe_next, templates
 from ..state import SESSION_COOKIE
 
 log = logging.getLogger("footfall_web.app")
 router = APIRouter()
 
 
+def _context(request: Request, target: str, error: bool, retry_s: int | None) -> dict[str, Any]:
+    lang = page_lang(request)
+    return {
+        "next": target,
+        "error": error,
+        "base": base(request),
+        "retry_s": retry_s,
+        "lang": lang,
+        "texts": LOGIN_TEXTS[lang],
+        "language": i18n.TEXTS[lang]["language"],
+        "languages": i18n.LANGUAGE_NAMES,
+    }
+
+
 @router.get("/login", include_in_schema=False)
 def login_page(request: Request, next: str = "/", error: bool = False) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request,
-        "login.html",
-        {"next": safe_next(next), "error": error, "base": base(request), "retry_s": None},
-        status_code=200,
+    response = templates.TemplateResponse(
+        request, "login.html", _context(request, safe_next(next), error, None), status_code=200
     )
+    remember_lang(request, response)
+    return response
 
 
 @router.post("/login", include_in_schema=False)
@@ -56,7 +72,7 @@ async def login(request: Request, web: WebDep) -> Response:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"next": target, "error": False, "base": base(request), "retry_s": seconds},
+            _context(request, target, False, seconds),
             status_code=429,
             headers={"Retry-After": str(seconds)},
         )

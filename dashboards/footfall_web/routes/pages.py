@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from .. import i18n, levels, reports
+from .. import i18n, i18n_reports, levels, reportpage, reports
 from ..deps import WebDep
 from ..pagekit import base, login_redirect, page_lang, remember_lang, templates
 from ..views import report_of, zone_view
@@ -126,15 +126,22 @@ def reports_page(
             target += "?" + request.url.query
         return login_redirect(request, target)
     s = web.site(site)
+    lang = page_lang(request)
     text = period if period and period.strip() else reports.DEFAULT_PERIOD
     context: dict[str, Any] = {
         "base": base(request),
         "login": web.login_required,
+        "lang": lang,
+        "texts": i18n_reports.REPORT_TEXTS[lang],
+        "log_out": i18n.BOARD_TEXTS[lang]["log_out"],
+        "language": i18n.TEXTS[lang]["language"],
+        "languages": i18n.LANGUAGE_NAMES,
         "site": s,
+        "site_name": s.name_in(lang),
+        "zone_names": [(z.id, z.name_in(lang)) for z in s.zones],
         "period_text": text,
         "zone": zone or [],
-        "quick": reports.QUICK_PERIODS,
-        "accepted": reports.ACCEPTED,
+        "quick": reportpage.quick_periods(lang),
         "error": None,
         "report": None,
     }
@@ -144,22 +151,28 @@ def reports_page(
         zones = reports.choose_zones(zone, s)
         report = report_of(web, s, chosen, zones)
     except reports.BadReportRequest as exc:
-        context["error"], status = str(exc), 400
+        context["error"], status = reportpage.error_text(exc, lang), 400
     except HTTPException as exc:
-        context["error"], status = str(exc.detail), exc.status_code
+        if exc.status_code == 400:  # a zone the report cannot use
+            context["error"], status = str(exc.detail), 400
+        else:
+            context["error"] = reportpage.unavailable_text(str(exc.detail), lang)
+            status = exc.status_code
     else:
-        data = report.as_dict()
         query = [("period", chosen.key)] + [("zone", z) for z in zones or []]
+        api = f"{base(request)}/api/v1/sites/{site}/reports"
         context.update(
-            report=data,
-            view=reports.page_view(data),
+            report=report.as_dict(),
+            view=reportpage.page_view(report, s, lang),
             period_text=chosen.key,
             downloads={
-                fmt: f"{base(request)}/api/v1/sites/{site}/reports/visits?"
-                + urlencode([*query, ("format", fmt)])
-                for fmt in ("csv", "xlsx", "html")
-            },
-            statistics=f"{base(request)}/api/v1/sites/{site}/reports/statistics?"
+                fmt: f"{api}/visits?" + urlencode([*query, ("format", fmt)])
+                for fmt in ("csv", "xlsx")
+            }
+            | {"html": f"{api}/visits?" + urlencode([*query, ("format", "html"), ("lang", lang)])},
+            statistics=f"{api}/statistics?"
             + urlencode([("year", chosen.first.year), ("format", "csv")]),
         )
-    return templates.TemplateResponse(request, "reports.html", context, status_code=status)
+    response = templates.TemplateResponse(request, "reports.html", context, status_code=status)
+    remember_lang(request, response)
+    return response
