@@ -83,7 +83,8 @@ class AlertsSettings(FootfallSettings):
     drift_poll_s: float = Field(60.0, gt=0)
     """How often drift_clamped rules read occupancy_drift from InfluxDB."""
     link: str | None = None
-    """A URL put in every message as "Dashboard" (e.g. the Grafana dashboard)."""
+    """A URL put in every message as "Dashboard" (e.g. the Grafana dashboard; the word in
+    the rules file's language)."""
     board_url: str | None = None
     """The live board's address (FOOTFALL_BOARD_URL), put in every message as "Live
     board": where facilities staff see the alert and acknowledge or silence it."""

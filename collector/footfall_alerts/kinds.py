@@ -1,6 +1,7 @@
 """The alert kinds, one entry each: what a kind watches, how its value is read from the
 engine's facts, its defaults, its unit and its summary. A new kind is one entry here
-(and its name in docs/alerts.md); the rules file and the engine only read this table.
+(its words in every language of wording.py, and its name in docs/alerts.md); the rules
+file and the engine only read this table.
 
 Readings are pure: they take the engine's state and the time, and do no I/O.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from footfall_contract.hours import last_closing, reset_after
 
 from .localtime import local_time
+from .wording import number, say
 
 if TYPE_CHECKING:
     from footfall_contract.site import Site
@@ -143,30 +145,44 @@ def _silence_s(book: AlertBook, rule: Rule, key: str, now: int) -> Reading | Non
 
 def _over_capacity(book: AlertBook, rule: Rule, alert: AlertRec, zone_name: str, v: float) -> str:
     capacity = book.site.zone(alert.scope["zone"]).capacity or 0
-    return f"{zone_name} over capacity: {round(v * capacity)} of {capacity} people ({v:.0%})"
+    return say(
+        book.lang,
+        "summary.over_capacity",
+        zone=zone_name,
+        count=round(v * capacity),
+        capacity=capacity,
+        pct=f"{v * 100:.0f}",
+    )
 
 
 def _pipeline_summary(book: AlertBook, rule: Rule, alert: AlertRec, zone: str, v: float) -> str:
     """Since when no data came: the incident's start, kept as it is once resolved."""
-    tz = book.site.timezone
+    tz, lang = book.site.timezone, book.lang
     if book.heard is None:
         started = book.watch_from if book.watch_from is not None else alert.since
-        when = f"since footfall-alerts started at {local_time(started, tz)}"
+        when = say(lang, "pipeline.since_start", time=local_time(started, tz, lang))
     else:
-        when = f"since {local_time(book.heard, tz)}"
-    return (
-        f"No zone occupancy from the collector {when}: the live board, the public "
-        "displays and the zone alerts are not being updated (is footfall-collector "
-        "running and connected to MQTT?)"
-    )
+        when = say(lang, "pipeline.since", time=local_time(book.heard, tz, lang))
+    return say(lang, "summary.pipeline_silent", when=when)
 
 
-def _agent(alert: AlertRec) -> str:
-    return alert.scope.get("agent", "?")
+def _worded(kind: str) -> Callable[[AlertBook, Rule, AlertRec, str, float], str]:
+    """The summary of a kind whose text takes only the alert's scope and its value."""
 
+    def summary(book: AlertBook, rule: Rule, alert: AlertRec, zone: str, v: float) -> str:
+        lang = book.lang
+        return say(
+            lang,
+            f"summary.{kind}",
+            zone=zone,
+            agent=alert.scope.get("agent", "?"),
+            source=alert.scope.get("source", "?"),
+            count=number(lang, v),
+            minutes=number(lang, rule.window / 60),
+            max=book.max_per_agent,
+        )
 
-def _source(alert: AlertRec) -> str:
-    return alert.scope.get("source", "?")
+    return summary
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -194,7 +210,7 @@ _ENTRIES: Final = (
             "active_hours": "open",
         },
         _offline,
-        lambda book, rule, alert, zone, v: f"Sensor {_agent(alert)} offline",
+        _worded("agent_offline"),
     ),
     Kind(
         "agent_backlog",
@@ -202,9 +218,7 @@ _ENTRIES: Final = (
         "events queued on the Pi",
         {"fire_at": 1000.0, "clear_at": 100.0, "for_s": 300.0, "severity": "warning"},
         _backlog,
-        lambda book, rule, alert, zone, v: (
-            f"Sensor {_agent(alert)}: {v:g} events waiting to be sent"
-        ),
+        _worded("agent_backlog"),
     ),
     # A beam that clears and blocks again within 5 minutes is one incident, not several.
     Kind(
@@ -213,9 +227,7 @@ _ENTRIES: Final = (
         "1 = blocked",
         {"fire_at": 1.0, "clear_at": 0.0, "for_s": 0.0, "clear_for": 300.0, "severity": "warning"},
         _blocked,
-        lambda book, rule, alert, zone, v: (
-            f"Beam {_source(alert)} blocked (sensor {_agent(alert)})"
-        ),
+        _worded("beam_blocked"),
     ),
     Kind(
         "beam_flapping",
@@ -223,9 +235,7 @@ _ENTRIES: Final = (
         "beam_blocked activations within `window`",
         {"fire_at": 5.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
         _flapping,
-        lambda book, rule, alert, zone, v: (
-            f"Beam {_source(alert)} flapping: blocked {v:g} times within {rule.window / 60:g} min"
-        ),
+        _worded("beam_flapping"),
     ),
     Kind(
         "drift_after_close",
@@ -233,9 +243,7 @@ _ENTRIES: Final = (
         "people still counted after closing",
         {"fire_at": 5.0, "clear_at": 2.0, "for_s": 0.0, "severity": "info"},
         _count_after_close,
-        lambda book, rule, alert, zone, v: (
-            f"{zone}: {v:g} people still counted after closing (count drift)"
-        ),
+        _worded("drift_after_close"),
     ),
     Kind(
         "drift_clamped",
@@ -243,10 +251,7 @@ _ENTRIES: Final = (
         "people not subtracted since the reset because the count was 0",
         {"fire_at": 20.0, "clear_at": 0.0, "for_s": 0.0, "severity": "info"},
         _clamped,
-        lambda book, rule, alert, zone, v: (
-            f"{zone}: {v:g} exits found the count already at 0 since the reset "
-            "(a sensor may miss people)"
-        ),
+        _worded("drift_clamped"),
     ),
     # Recomputed every tick; 5 minutes without a refused alert before it resolves.
     Kind(
@@ -255,10 +260,7 @@ _ENTRIES: Final = (
         "alerts of the agent not raised because it has max_alerts_per_agent",
         {"fire_at": 1.0, "clear_at": 0.0, "for_s": 0.0, "clear_for": 300.0, "severity": "warning"},
         _refused,
-        lambda book, rule, alert, zone, v: (
-            f"Too many alerts from sensor {_agent(alert)}: {book.max_per_agent} open "
-            f"(max_alerts_per_agent), {v:g} more not raised"
-        ),
+        _worded("too_many_alerts"),
     ),
     # Seconds since the newest zone occupancy from the collector, which publishes every
     # zone at least every 60 s: 3 minutes is three heartbeats missed. Critical: the board,
@@ -280,7 +282,7 @@ KINDS: Final[tuple[str, ...]] = tuple(KIND)
 def summarize(book: AlertBook, rule: Rule, alert: AlertRec) -> str:
     """The alert's one-line summary: the rule's own template, else its kind's."""
     zone = alert.scope.get("zone")
-    zone_name = book.site.zone(zone).name if zone else ""
+    zone_name = book.site.zone(zone).name_in(book.lang) if zone else ""
     value = alert.value
     if rule.summary:
         fields = _Blank(

@@ -25,6 +25,7 @@ from footfall_contract.yamlfile import Located, parse_mapping, read_text
 
 from .kinds import KIND, KINDS, LIMIT_KIND, PIPELINE_KIND, KindName
 from .routes import EmailReceiver, FileModel, Receiver, Route, WebhookReceiver, in_span
+from .wording import DEFAULT, Lang
 
 __all__ = [
     "KINDS",
@@ -129,7 +130,8 @@ class Rule(_Frozen):
     grace: Duration = 1800.0
     """drift_after_close: checked from this long after closing until the daily reset."""
     summary: Annotated[str, Field(max_length=300)] | None = None
-    """Overrides the generated one-line summary; {zone}, {agent}, {value} are filled in."""
+    """Overrides the generated one-line summary; {zone}, {agent}, {value} are filled in
+    ({zone_name}: in the file's `language` when the site names it so); kept as written."""
 
     @model_validator(mode="before")
     @classmethod
@@ -194,6 +196,9 @@ class Rule(_Frozen):
 class RulesFile(_Frozen):
     site: str | None = None
     """If given, must be the site's id: a rules file used with the wrong site is refused."""
+    language: Lang = DEFAULT
+    """The language of the site's alert texts: generated summaries (MQTT, the board) and
+    every notification text; zone names in it when the site file gives them."""
     group_wait: Duration = 30.0
     """Transitions of one rule within this long go out as one message (a power cut that
     takes five Pis offline is one notification)."""

@@ -248,9 +248,13 @@ class SiteAlerts:
         self._last_save = now
 
     def _notification(self, n: Notification) -> dict[str, Any]:
+        """What a receiver's entry keeps: all its texts need, as they were when it was due
+        (the language and the zone outlive a change of the files)."""
+        lang = self.rules.language
         return {
             "site": self.site.site,
-            "site_name": self.site.name,
+            "site_name": self.site.name_in(lang),
+            "language": lang,
             "receiver": n.receiver,
             "rule": n.rule,
             "event": n.event,

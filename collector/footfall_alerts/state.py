@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from footfall_contract.site import Site
 
     from .rules import Rule, RulesFile
+    from .wording import Lang
 
 MAX_SILENCE_S: Final = 365 * 86_400
 """The longest silence (docs/alerts.md): a longer one is refused, a longer one found in an
@@ -148,6 +149,11 @@ class AlertBook:
         self._dirty: set[str] = set()
         self.repairs: list[str] = []
         """What could not be restored as saved (the service logs each line)."""
+
+    @property
+    def lang(self) -> Lang:
+        """The language of the texts it writes: the rules file's `language`."""
+        return self.config.language
 
     # --- the state, by key ------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 """JSON webhooks: the generic format (the notification with its `Alert` payloads), and
-the shapes Slack incoming webhooks and Teams (Workflows) webhooks accept."""
+the shapes Slack incoming webhooks and Teams (Workflows) webhooks accept. Their texts
+(the generic `title`, Slack's and Teams' text and link titles) are text.py's, in the
+notification's language; field names, events and ids stay as they are."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ _SLACK_EMOJI = {
 def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
     if fmt == "slack":
         lines = "\n".join(text.lines(n))
-        link = "".join(f"\n<{url}|{title}>" for title, url in _links(n))
+        link = "".join(f"\n<{url}|{title}>" for title, url in text.links(n))
         return {
             "text": f"{_SLACK_EMOJI[n['event']]} {text.subject(n)}",
             "blocks": [
@@ -51,9 +53,10 @@ def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
             "version": "1.4",
             "body": body,
         }
-        if _links(n):
+        if text.links(n):
             card["actions"] = [
-                {"type": "Action.OpenUrl", "title": title, "url": url} for title, url in _links(n)
+                {"type": "Action.OpenUrl", "title": title, "url": url}
+                for title, url in text.links(n)
             ]
         return {
             "type": "message",
@@ -70,12 +73,6 @@ def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
         "link": n.get("link"),
         "board_url": n.get("board_url"),
     }
-
-
-def _links(n: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(title, URL) of the live board (`board_url`) and the dashboard (`link`), when set."""
-    named = (("Live board", n.get("board_url")), ("Dashboard", n.get("link")))
-    return [(title, url) for title, url in named if url]
 
 
 class WebhookSender:
