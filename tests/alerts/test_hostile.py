@@ -10,7 +10,6 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -44,13 +43,6 @@ rules:
   - {{name: beam, kind: beam_blocked}}
   - {{name: kela-full, kind: over_capacity, zones: [kela], for: 0s}}
 """
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookSink]:
-    sink = WebhookSink()
-    yield sink
-    sink.close()
 
 
 def start(settings: AlertsSettings, text: str) -> AlertsService:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +111,6 @@ def settings_for(tmp_path: Path, mosquitto: Mosquitto, influx: Influx) -> Alerts
         state_dir=tmp_path / "state",
         tick_s=0.1,
     )
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookSink]:
-    sink = WebhookSink()
-    yield sink
-    sink.close()
 
 
 def firing(service: AlertsService, site: str) -> list[str]:

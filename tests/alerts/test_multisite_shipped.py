@@ -8,7 +8,6 @@ rule depends on when the test runs and the shipped `group_wait: 30s` passes at o
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -58,21 +57,6 @@ rules:
   - {{name: kela-full, kind: over_capacity, zones: [kela], fire_at: 1.0, clear_at: 0.9,
      for: 0s, severity: warning}}
 """
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookSink]:
-    sink = WebhookSink()
-    yield sink
-    sink.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
 
 
 def settings_for(

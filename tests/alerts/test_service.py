@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,21 +78,6 @@ def occupancy(count: int, capacity: int = 40) -> str:
     return json.dumps(
         {"count": count, "capacity": capacity, "ratio": count / capacity, "ts": format_ts(now_ms())}
     )
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookSink]:
-    sink = WebhookSink()
-    yield sink
-    sink.close()
 
 
 def start_service(settings: AlertsSettings, rules: str) -> AlertsService:
