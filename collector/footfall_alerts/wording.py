@@ -10,10 +10,13 @@ to it); `weekdays` and `months` are space-separated lists, Monday and January fi
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-Lang = Literal["fi", "sv", "en"]
-LANGS: Final[tuple[Lang, ...]] = ("fi", "sv", "en")
+from footfall_contract.site import NAME_LANGS
+from footfall_contract.site import Lang as Lang  # the contract's, re-exported
+
+LANGS: Final = NAME_LANGS
+"""The languages a site file names its zones in (the contract's), each one spoken here."""
 DEFAULT: Final[Lang] = "en"
 """English: what a rules file without `language:` gets (and an outbox entry written
 before notifications carried their language)."""
@@ -218,7 +221,7 @@ TEXTS: Final[dict[Lang, dict[str, str]]] = {"fi": FI, "sv": SV, "en": EN}
 def lang_of(value: object) -> Lang:
     """A notification's `language`, English when missing or unknown (an outbox entry
     written before notifications carried it)."""
-    return value if value in ("fi", "sv") else DEFAULT
+    return next((lang for lang in LANGS if lang == value), DEFAULT)
 
 
 def say(lang: Lang, key: str, **fields: object) -> str:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAYS",
+    "NAME_LANGS",
     "Door",
     "Hours",
+    "Lang",
     "PresenceSensor",
     "Site",
     "SiteError",
@@ -58,8 +60,10 @@ __all__ = [
     "site_files",
 ]
 
-NAME_LANGS: Final = ("fi", "sv", "en")
-"""Languages a site file may give names in (`names:`), those the displays speak."""
+Lang = Literal["fi", "sv", "en"]
+NAME_LANGS: Final[tuple[Lang, ...]] = ("fi", "sv", "en")
+"""Languages a site file may give names in (`names:`): those the web pages and the alert
+texts speak (footfall_web.i18n and footfall_alerts.wording take theirs from here)."""
 
 
 class SiteError(FileError):

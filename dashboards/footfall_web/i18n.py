@@ -3,10 +3,12 @@ language choice (an explicit choice, else the browser's Accept-Language, else Fi
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-Lang = Literal["fi", "sv", "en"]
-LANGS: Final[tuple[Lang, ...]] = ("fi", "sv", "en")
+from footfall_contract.site import NAME_LANGS
+from footfall_contract.site import Lang as Lang  # the contract's, re-exported
+
+LANGS: Final = NAME_LANGS
 DEFAULT: Final[Lang] = "fi"
 
 LANGUAGE_NAMES: Final[dict[Lang, str]] = {"fi": "Suomi", "sv": "Svenska", "en": "English"}
