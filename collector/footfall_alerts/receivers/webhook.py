@@ -53,10 +53,9 @@ def payload(fmt: str, n: Mapping[str, Any]) -> dict[str, Any]:
             "version": "1.4",
             "body": body,
         }
-        if text.links(n):
+        if links := text.links(n):
             card["actions"] = [
-                {"type": "Action.OpenUrl", "title": title, "url": url}
-                for title, url in text.links(n)
+                {"type": "Action.OpenUrl", "title": title, "url": url} for title, url in links
             ]
         return {
             "type": "message",
