@@ -31,6 +31,16 @@ def page_lang(request: Request) -> i18n.Lang:
     )
 
 
+def switcher(lang: i18n.Lang) -> dict[str, object]:
+    """What the language switcher of the board, agency, report and login pages shows: the
+    language chosen, the switcher's label in it, and every language by its own name."""
+    return {
+        "lang": lang,
+        "language": i18n.TEXTS[lang]["language"],
+        "languages": i18n.LANGUAGE_NAMES,
+    }
+
+
 def page_theme(request: Request) -> str | None:
     """`?theme=dark|light` (any case) over the screen's own setting; anything else
     is passed over (a kiosk page never fails on it)."""

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from .. import auth, i18n
+from .. import auth
 from ..deps import WebDep
 from ..i18n_reports import LOGIN_TEXTS
-from ..pagekit import base, page_lang, remember_lang, safe_next, templates
+from ..pagekit import base, page_lang, remember_lang, safe_next, switcher, templates
 from ..state import SESSION_COOKIE
 
 log = logging.getLogger("footfall_web.app")
@@ -30,10 +30,8 @@ def _context(request: Request, target: str, error: bool, retry_s: int | None) ->
         "error": error,
         "base": base(request),
         "retry_s": retry_s,
-        "lang": lang,
+        **switcher(lang),
         "texts": LOGIN_TEXTS[lang],
-        "language": i18n.TEXTS[lang]["language"],
-        "languages": i18n.LANGUAGE_NAMES,
     }
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from .. import i18n, i18n_reports, levels, reportpage, reports
 from ..deps import WebDep
-from ..pagekit import base, login_redirect, page_lang, remember_lang, templates
+from ..pagekit import base, login_redirect, page_lang, remember_lang, switcher, templates
 from ..views import report_of, zone_view
 
 router = APIRouter()
@@ -70,10 +70,8 @@ def board(
             "state": state,
             "base": base(request),
             "login": web.login_required,
-            "lang": lang,
+            **switcher(lang),
             "texts": i18n.BOARD_TEXTS[lang],
-            "language": i18n.TEXTS[lang]["language"],
-            "languages": i18n.LANGUAGE_NAMES,
             "site_names": {s: chosen[s].name_in(lang) for s in wanted},
             "site_query": "".join(f"&site={quote(s)}" for s in site or []),
         },
@@ -91,11 +89,9 @@ def zone_page(request: Request, web: WebDep, site: str, zone: str) -> Response:
     context: dict[str, Any] = {
         "base": base(request),
         "login": web.login_required,
-        "lang": lang,
+        **switcher(lang),
         "texts": i18n.ZONE_TEXTS[lang],
         "board_texts": i18n.BOARD_TEXTS[lang],
-        "language": i18n.TEXTS[lang]["language"],
-        "languages": i18n.LANGUAGE_NAMES,
         "error": None,
         "site": None,
     }
@@ -131,11 +127,9 @@ def reports_page(
     context: dict[str, Any] = {
         "base": base(request),
         "login": web.login_required,
-        "lang": lang,
+        **switcher(lang),
         "texts": i18n_reports.REPORT_TEXTS[lang],
         "log_out": i18n.BOARD_TEXTS[lang]["log_out"],
-        "language": i18n.TEXTS[lang]["language"],
-        "languages": i18n.LANGUAGE_NAMES,
         "site": s,
         "site_name": s.name_in(lang),
         "zone_names": [(z.id, z.name_in(lang)) for z in s.zones],
